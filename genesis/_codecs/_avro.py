@@ -1,0 +1,244 @@
+"""Avro building blocks shared by the message formats: varints, schema parsing, record reading.
+
+Everything here turns fastavro's assorted exceptions (``EOFError``, ``IndexError``,
+``UnicodeDecodeError``, ``SchemaParseException``...) into :class:`DecodeError` with a
+reason a user can act on, so no decoder has to repeat that translation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from io import BytesIO
+from typing import Any, Generic, Hashable, TypeVar
+
+import fastavro
+from fastavro import schemaless_reader, schemaless_writer
+
+from genesis.errors import ConfigError, DecodeError, DeliveryError
+
+#: A varint longer than this cannot hold a 64-bit long: the data is corrupt.
+_MAX_VARINT_BYTES = 10
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A small bounded mapping that forgets the least recently used entry first."""
+
+    __slots__ = ("_data", "_size")
+
+    def __init__(self, size: int = 256) -> None:
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+
+    def get(self, key: K) -> V | None:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> V:
+        self._data[key] = value
+        if len(self._data) > self._size:
+            self._data.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def read_long(buf: bytes, pos: int, what: str) -> tuple[int, int]:
+    """Read one zig-zag varint (Avro ``long``) at ``pos``; return ``(value, new_pos)``.
+
+    ``what`` names the field for the error message ("block record count", ...).
+    """
+    shift = result = 0
+    end = len(buf)
+    start = pos
+    while True:
+        if pos >= end:
+            raise DecodeError(f"truncated Avro data: the {what} at byte {start} is cut off")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
+        if pos - start >= _MAX_VARINT_BYTES:
+            raise DecodeError(f"corrupt Avro data: the {what} at byte {start} is not a valid varint")
+
+
+def write_long(value: int) -> bytes:
+    """Encode one Avro ``long`` as a zig-zag varint."""
+    n = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def parse_schema(schema: Any, where: str) -> dict | list | str:
+    """Parse an Avro schema given as JSON text/bytes or as a dict, for fastavro's readers and writers.
+
+    The expensive step (20 KB for a ZTF alert schema) that callers cache; ``where``
+    says where the schema came from for the error message.
+    """
+    try:
+        if isinstance(schema, (bytes, bytearray, memoryview, str)):
+            schema = json.loads(schema)
+        return fastavro.parse_schema(schema)
+    except Exception as exc:  # json, fastavro and recursion errors alike
+        raise DecodeError(f"invalid Avro schema in {where}: {_describe(exc)}") from exc
+
+
+def plain_schema(schema: Any) -> Any:
+    """The schema as JSON-ready data: text is parsed, fastavro's parse markers are dropped."""
+    if isinstance(schema, (bytes, bytearray, str)):
+        return json.loads(schema)
+    if isinstance(schema, dict) and "__fastavro_parsed" in schema:
+        return {k: v for k, v in schema.items() if k not in ("__fastavro_parsed", "__named_schemas")}
+    return schema
+
+
+def schema_name(schema: Any) -> str:
+    """The full name of a parsed schema's top-level type, for messages."""
+    if isinstance(schema, dict):
+        return str(schema.get("name") or schema.get("type"))
+    return str(schema)
+
+
+def read_records(buf: bytes, start: int, end: int, count: int, schema: Any, what: str) -> list[dict]:
+    """Decode ``count`` schemaless records laid end to end in ``buf[start:end]``.
+
+    The records must fill the span exactly: a short read means truncation, a long
+    one trailing garbage, both reported as :class:`DecodeError`.
+    """
+    bio = BytesIO(buf)
+    if start:
+        bio.seek(start)
+    records = []
+    append = records.append
+    try:
+        for _ in range(count):
+            append(schemaless_reader(bio, schema))
+    except EOFError as exc:
+        raise DecodeError(f"truncated {what}: record {len(records) + 1} of {count} ends early "
+                          f"({exc or 'no more bytes'})") from exc
+    except Exception as exc:
+        raise DecodeError(
+            f"{what} does not match its schema {schema_name(schema)}: {_describe(exc)} "
+            f"(record {len(records) + 1} of {count})") from exc
+    used = bio.tell()
+    if used > end:
+        raise DecodeError(f"corrupt {what}: its records take {used - start} bytes, "
+                          f"but {end - start} were declared")
+    if used < end:
+        raise DecodeError(f"{what} has {end - used} bytes of trailing garbage after "
+                          f"{'its record' if count == 1 else f'its {count} records'}")
+    return records
+
+
+def write_record(bio: BytesIO, schema: Any, record: Any) -> None:
+    """Append one schemaless record to ``bio``; a record that does not fit raises :class:`DeliveryError`."""
+    try:
+        schemaless_writer(bio, schema, record)
+    except Exception as exc:
+        raise DeliveryError(f"cannot encode the record: it does not fit the schema "
+                            f"{schema_name(schema)}: {_describe(exc)}") from exc
+
+
+def may_be_empty(schema: Any, named: dict | None = None, seen: frozenset = frozenset()) -> bool:
+    """True when a value of ``schema`` can take zero bytes (null, empty record, fixed of size 0).
+
+    Only such records can legitimately outnumber the bytes of an Avro block; for
+    every other schema a larger record count is corruption, refused before looping.
+    """
+    if named is None:
+        named = schema.get("__named_schemas", {}) if isinstance(schema, dict) else {}
+    if isinstance(schema, str):
+        if schema == "null":
+            return True
+        if schema in named and schema not in seen:
+            return may_be_empty(named[schema], named, seen | {schema})
+        return False
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind == "record" or kind == "error":
+            return all(may_be_empty(f["type"], named, seen) for f in schema.get("fields", ()))
+        if kind == "fixed":
+            return schema.get("size") == 0
+        if isinstance(kind, (str, dict, list)) and kind not in ("array", "map", "enum"):
+            return may_be_empty(kind, named, seen)
+    return False  # unions, arrays, maps, enums and other primitives take at least one byte
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a string is not valid UTF-8 ({text})"
+    if isinstance(exc, IndexError):
+        return f"a union or enum index is out of range ({text})"
+    return text
+
+
+class SchemaCache:
+    """Parsed schemas keyed by their JSON bytes (container headers, message keys), parsed once.
+
+    Bounded (LRU) so a stream of ever-new schemas cannot grow memory; the previous hit is
+    checked first with a plain byte comparison, which is all a stream with one schema costs.
+    """
+
+    __slots__ = ("_lru", "_last_key", "_last", "_where")
+
+    def __init__(self, where: str, size: int = 256) -> None:
+        self._lru: LRU[bytes, Any] = LRU(size)
+        self._last_key: bytes | None = None
+        self._last: Any = None
+        self._where = where
+
+    def get(self, raw: bytes) -> Any:
+        """The parsed schema for ``raw`` JSON; :class:`DecodeError` when it is not an Avro schema."""
+        if raw == self._last_key:
+            return self._last
+        schema = self._lru.get(raw)
+        if schema is None:
+            schema = self._lru.put(raw, parse_schema(raw, self._where))
+        self._last_key, self._last = raw, schema
+        return schema
+
+
+class WriterSchema:
+    """A schema prepared for encoding: parsed once, plus its JSON text for container headers."""
+
+    __slots__ = ("source", "parsed", "json", "headers")
+
+    def __init__(self, source: Any) -> None:
+        self.source = source  # kept alive so that the id() key of the cache stays valid
+        try:
+            plain = plain_schema(source)
+            self.parsed = fastavro.parse_schema(plain)
+        except Exception as exc:
+            raise ConfigError(f"not a valid Avro schema: {_describe(exc)}") from exc
+        self.json = json.dumps(fastavro.parse_schema(plain, _write_hint=False),
+                               separators=(",", ":")).encode()
+        self.headers: dict[str, bytes] = {}
+
+
+_writers: LRU[Any, WriterSchema] = LRU(64)
+
+
+def writer_schema(schema: Any) -> WriterSchema:
+    """The cached :class:`WriterSchema` of ``schema`` (JSON text, dict or fastavro-parsed dict).
+
+    Dicts are keyed by identity, so a schema object is parsed once however often a
+    producer sends with it; schemas are treated as immutable once used.
+    """
+    key = schema if isinstance(schema, (str, bytes)) else id(schema)
+    entry = _writers.get(key)
+    if entry is None or entry.source is not schema and not isinstance(schema, (str, bytes)):
+        entry = _writers.put(key, WriterSchema(schema))
+    return entry
