@@ -1,0 +1,176 @@
+"""The transport layer: librdkafka configuration, connection checks and error translation.
+
+This is the one place where librdkafka's error codes become genesis errors
+(:mod:`genesis.errors`); the consumer, the producer and ``genesis doctor`` all
+go through :func:`translate` and :func:`connect`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import logging
+import secrets
+import string
+import time
+from typing import Any, Callable, Mapping
+
+from confluent_kafka import KafkaError, KafkaException
+
+from . import errors
+from ._urls import StreamSpec
+
+log = logging.getLogger("genesis")
+
+#: a single alert can be ~100 KB (LSST estimates 82 KB) and a message may hold several
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+_UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE,
+                KafkaError._TIMED_OUT}
+_UNKNOWN_TOPIC = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC}
+_AUTHENTICATION = {KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION}
+_AUTHORIZATION = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+                  KafkaError.CLUSTER_AUTHORIZATION_FAILED}
+
+
+def random_group_id(username: str | None = None) -> str:
+    """A fresh group id ``<user>-<random>``: nothing is remembered between runs, and
+    prefixed group ACLs (``<user>-*``) still match."""
+    try:
+        user = username or getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        user = "genesis"
+    alphabet = string.ascii_uppercase + string.digits
+    return f"{user}-{''.join(secrets.choice(alphabet) for _ in range(20))}"
+
+
+def translate(err: KafkaError | KafkaException, *, brokers: str | None = None,
+              topic: str | None = None, context: str = "") -> errors.GenesisError:
+    """Map a librdkafka error to the genesis error a user can act on."""
+    if isinstance(err, KafkaException):
+        err = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
+        if err is None:
+            return errors.BrokerError(f"Kafka error{context}", brokers=brokers)
+    code, text = err.code(), err.str()
+    where = f" (brokers {brokers})" if brokers else ""
+    if code in _UNREACHABLE:
+        return errors.BrokerUnreachableError(
+            f"cannot reach the Kafka brokers{where}{context}: {text}. Check the host and port in the "
+            "URL, that the cluster is running (genesis cluster status) and that no firewall is in the way.",
+            brokers=brokers)
+    if code in _UNKNOWN_TOPIC:
+        return errors.UnknownTopicError(
+            f"topic {topic!r} does not exist{where}{context}. List topics with: genesis topics kafka://{brokers or 'HOST'}/",
+            topic=topic or "", brokers=brokers)
+    if code in _AUTHENTICATION:
+        return errors.AuthenticationError(
+            f"the broker refused the login{where}{context}: {text}. Check the user name and password "
+            "(genesis auth list) and the SASL mechanism.", brokers=brokers)
+    if code in _AUTHORIZATION:
+        what = {KafkaError.TOPIC_AUTHORIZATION_FAILED: f"read or write topic {topic!r}" if topic else "use this topic",
+                KafkaError.GROUP_AUTHORIZATION_FAILED: "use this consumer group (ACLs often allow only "
+                                                       "groups prefixed with your user name)",
+                KafkaError.CLUSTER_AUTHORIZATION_FAILED: "perform this cluster operation"}[code]
+        return errors.AuthorizationError(
+            f"logged in, but not allowed to {what}{where}{context}. Ask the broker's operators for access.",
+            brokers=brokers)
+    if code == KafkaError._SSL:
+        return errors.TLSError(
+            f"TLS handshake with the broker failed{where}{context}: {text}. Check the CA certificate "
+            "(auth ca=...) and that the host name matches the broker's certificate.", brokers=brokers)
+    return errors.BrokerError(f"Kafka error{where}{context}: {text} ({err.name()})", brokers=brokers)
+
+
+class ErrorLog:
+    """Collects the errors librdkafka reports through ``error_cb``.
+
+    Transient errors (a broker restarting) are logged and retried by librdkafka;
+    the ones that will not heal by waiting (authentication, TLS, fatal) are kept
+    so the caller can raise them at its next turn.
+    """
+
+    def __init__(self, brokers: str) -> None:
+        self.brokers = brokers
+        self.last: KafkaError | None = None
+        self.fatal: KafkaError | None = None
+
+    def __call__(self, err: KafkaError) -> None:
+        self.last = err
+        if err.fatal() or err.code() in _AUTHENTICATION or err.code() == KafkaError._SSL:
+            self.fatal = err
+        log.debug("librdkafka: %s", err.str())
+
+    def raise_fatal(self) -> None:
+        if self.fatal is not None:
+            raise translate(self.fatal, brokers=self.brokers)
+
+
+def base_config(spec: StreamSpec, *, auth: Any = None, error_log: ErrorLog | None = None,
+                config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Settings common to consumers, producers and admin clients; ``config`` overrides them."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": spec.bootstrap_servers,
+        "client.id": "genesis",
+        "socket.keepalive.enable": True,
+        "reconnect.backoff.max.ms": 2000,
+    }
+    if error_log is not None:
+        conf["error_cb"] = error_log
+    conf.update(auth_config(auth, spec))
+    conf.update(config or {})
+    return conf
+
+
+def auth_config(auth: Any, spec: StreamSpec) -> dict[str, Any]:
+    """librdkafka security settings from ``auth`` (a mapping of librdkafka properties,
+    or an object with ``librdkafka_config()``)."""
+    if auth is None:
+        from . import auth as _auth  # credentials file / environment, if any
+        found = _auth.lookup(spec)
+        return found.librdkafka_config() if found else {}
+    if hasattr(auth, "librdkafka_config"):
+        return dict(auth.librdkafka_config())
+    if isinstance(auth, Mapping):
+        return dict(auth)
+    raise errors.ConfigError(f"auth must be a genesis.Auth or a dict of librdkafka settings, not {type(auth).__name__}")
+
+
+def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorLog,
+            connect_timeout: float) -> Any:
+    """Fetch cluster metadata within ``connect_timeout`` seconds, or raise the error that explains why not.
+
+    Also checks that every (non-pattern) topic of the URL exists, and lists similar
+    names when one does not.
+    """
+    deadline = time.monotonic() + connect_timeout
+    metadata = None
+    while metadata is None:
+        error_log.raise_fatal()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            cause = f": last error: {error_log.last.str()}" if error_log.last else ""
+            raise errors.BrokerUnreachableError(
+                f"no broker of {spec.bootstrap_servers} answered within {connect_timeout:g} s{cause}. "
+                "Check the host and port in the URL and that the cluster is running "
+                "(for a local cluster: genesis cluster status).", brokers=spec.bootstrap_servers)
+        try:
+            metadata = list_topics(timeout=min(1.0, remaining))
+        except KafkaException as exc:
+            code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if code not in _UNREACHABLE:
+                raise translate(exc, brokers=spec.bootstrap_servers) from None
+    for topic in spec.topics:
+        if topic.startswith("^"):
+            continue
+        meta = metadata.topics.get(topic)
+        if meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC):
+            existing = sorted(t for t in metadata.topics if not t.startswith("__"))
+            similar = difflib.get_close_matches(topic, existing, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(similar)}?" if similar else (
+                f" Topics on this cluster: {', '.join(existing[:20]) or 'none'}.")
+            raise errors.UnknownTopicError(
+                f"topic {topic!r} does not exist on {spec.bootstrap_servers}.{hint}",
+                topic=topic, similar=similar, brokers=spec.bootstrap_servers)
+        if meta.error is not None:
+            raise translate(meta.error, brokers=spec.bootstrap_servers, topic=topic)
+    return metadata
