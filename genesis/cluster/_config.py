@@ -1,0 +1,188 @@
+"""The configuration of a local KRaft cluster: ports, ``server.properties``, log4j2 and JVM flags.
+
+Pure functions of a :class:`Layout`, so they are unit-tested without Kafka.
+
+Every node is a combined broker + controller (``process.roles=broker,controller``) with id
+1..N, and the controllers form a static quorum (``controller.quorum.voters``), so all nodes
+are formatted alike and any majority elects a leader. Ports, for ``port=9092, brokers=3``:
+
+* client (PLAINTEXT) listener of broker *i*: ``127.0.0.1:port+i-1``  → 9092, 9093, 9094
+* controller listener of node *i*: ``127.0.0.1:controller_port+i-1``, with ``controller_port``
+  defaulting to ``port+1000`` → 10092, 10093, 10094
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"  # never "localhost": it may resolve to ::1 while Kafka binds IPv4
+CONTROLLER_OFFSET = 1000
+MESSAGE_MAX_BYTES = 10 * 1024 * 1024  # alerts with cutouts are ~100 KB; leave ample room
+INTERNAL_PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How many nodes, and which ports they listen on."""
+
+    brokers: int = 3
+    port: int = 9092
+    controller_port: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.brokers < 1:
+            raise ValueError(f"brokers must be at least 1, not {self.brokers}")
+        if self.controller_port is None:
+            object.__setattr__(self, "controller_port", self.port + CONTROLLER_OFFSET)
+        clients = set(range(self.port, self.port + self.brokers))
+        if clients & set(self.controller_ports) or min(self.all_ports) < 1 or max(self.all_ports) > 65535:
+            raise ValueError(f"client ports {self.port}.. and controller ports {self.controller_port}.. "
+                             "must be valid and must not overlap")
+
+    @property
+    def ids(self) -> list[int]:
+        """Node ids, 1..N."""
+        return list(range(1, self.brokers + 1))
+
+    def client_port(self, node_id: int) -> int:
+        return self.port + node_id - 1
+
+    def controller_port_of(self, node_id: int) -> int:
+        return self.controller_port + node_id - 1  # type: ignore[operator]
+
+    @property
+    def controller_ports(self) -> list[int]:
+        return [self.controller_port_of(i) for i in self.ids]
+
+    @property
+    def all_ports(self) -> list[int]:
+        return [self.client_port(i) for i in self.ids] + self.controller_ports
+
+    def node_ports(self, node_id: int) -> list[int]:
+        return [self.client_port(node_id), self.controller_port_of(node_id)]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{HOST}:{self.client_port(i)}" for i in self.ids)
+
+    @property
+    def replication_factor(self) -> int:
+        """Default RF: 3 (or N when smaller), so one broker can die without losing data."""
+        return min(3, self.brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """RF-1: with acks=all a write survives one broker down and still needs two copies (RF 3)."""
+        return max(1, self.replication_factor - 1)
+
+
+def new_cluster_id() -> str:
+    """A Kafka-style cluster id: 16 random bytes, URL-safe base64 without padding, never starting with '-'."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):  # a leading '-' would be read as a command-line option
+            return cid
+
+
+def server_properties(layout: Layout, node_id: int, data_dir: Path) -> dict[str, str]:
+    """``server.properties`` of one combined broker+controller node."""
+    if node_id not in layout.ids:
+        raise ValueError(f"node id {node_id} is not one of {layout.ids}")
+    rf, min_isr = str(layout.replication_factor), str(layout.min_insync_replicas)
+    voters = ",".join(f"{i}@{HOST}:{layout.controller_port_of(i)}" for i in layout.ids)
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{HOST}:{layout.client_port(node_id)},"
+                     f"CONTROLLER://{HOST}:{layout.controller_port_of(node_id)}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{layout.client_port(node_id)}",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        # durability: a replicated topic keeps accepting acks=all writes with one broker down
+        "num.partitions": "6",
+        "default.replication.factor": rf,
+        "min.insync.replicas": min_isr,
+        "unclean.leader.election.enable": "false",
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": rf,
+        "offsets.topic.num.partitions": str(INTERNAL_PARTITIONS),
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        "transaction.state.log.num.partitions": str(INTERNAL_PARTITIONS),
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "share.coordinator.state.topic.num.partitions": str(INTERNAL_PARTITIONS),
+        # notice a dead broker in seconds, not the default 9 s / 30 s
+        "broker.session.timeout.ms": "3000",
+        "broker.heartbeat.interval.ms": "500",
+        "replica.lag.time.max.ms": "5000",
+        "group.initial.rebalance.delay.ms": "0",
+        # alerts with image cutouts
+        "message.max.bytes": str(MESSAGE_MAX_BYTES),
+        "replica.fetch.max.bytes": str(MESSAGE_MAX_BYTES),
+        # small machine: the 128 MiB default dedupe buffer is allocated on the heap at start
+        "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
+        "log.cleaner.threads": "1",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "num.replica.fetchers": "1",
+        "background.threads": "2",
+        "num.recovery.threads.per.data.dir": "1",
+    }
+
+
+def render_properties(props: dict[str, str]) -> str:
+    """Java ``.properties`` text (values here never need escaping beyond backslashes)."""
+    return "".join(f"{key}={value.replace(chr(92), chr(92) * 2)}\n" for key, value in props.items())
+
+
+def log4j2_properties(quiet: bool = False) -> str:
+    """Log4j2 configuration: INFO and up into ``${kafka.logs.dir}/server.log``, WARN and up to stderr.
+
+    ``quiet`` (for one-shot tools such as ``StorageTool``): WARN to stderr only.
+    """
+    lines = [
+        "status = warn",
+        "appender.err.type = Console",
+        "appender.err.name = STDERR",
+        "appender.err.target = SYSTEM_ERR",
+        "appender.err.layout.type = PatternLayout",
+        "appender.err.layout.pattern = [%d] %p %m (%c)%n",
+    ]
+    if quiet:
+        lines += ["rootLogger.level = WARN", "rootLogger.appenderRef.err.ref = STDERR"]
+    else:
+        lines += [
+            "appender.file.type = File",
+            "appender.file.name = FILE",
+            "appender.file.fileName = ${sys:kafka.logs.dir}/server.log",
+            "appender.file.layout.type = PatternLayout",
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+            "rootLogger.level = INFO",
+            "rootLogger.appenderRef.file.ref = FILE",
+            "rootLogger.appenderRef.err.ref = STDERR",
+            "rootLogger.appenderRef.err.level = WARN",
+        ]
+        for i, name in enumerate(["kafka.request.logger", "state.change.logger", "org.apache.kafka.clients",
+                                  "kafka.log.LogCleaner"]):
+            lines += [f"logger.q{i}.name = {name}", f"logger.q{i}.level = WARN"]
+    return "\n".join(lines) + "\n"
+
+
+def jvm_options(heap: str, *, log4j2_file: Path, logs_dir: Path, tmp_dir: Path) -> list[str]:
+    """JVM flags for a broker: a small heap, and C1 only, which starts faster on a 2-core machine."""
+    return [
+        f"-Xmx{heap}", "-Xms64m",
+        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
+        "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=64m", "-XX:-UsePerfData",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j2_file}",
+        f"-Dkafka.logs.dir={logs_dir}",
+        f"-Djava.io.tmpdir={tmp_dir}",  # zstd-jni / snappy unpack native libraries here
+    ]

@@ -1,0 +1,89 @@
+"""Real Kafka for integration tests: one shared 3-broker cluster, and private clusters for tests that break brokers.
+
+* ``cluster`` (session): a started 3-broker :class:`LocalCluster` on free ports in a tmp dir.
+  Tests may create topics on it but must not stop, kill or pause its brokers.
+* ``bootstrap`` (session): its ``bootstrap.servers`` string.
+* ``free_base_port`` (session): ``free_base_port(n)`` finds ports for an n-broker cluster.
+* ``fresh_cluster`` (function): a factory, ``fresh_cluster(brokers=3, **kwargs)`` returns a started
+  cluster of the test's own; every cluster it made is torn down after the test, also on failure.
+
+Ports: a random base port whose N client ports and N controller ports (base+1000..) are all
+free, far from a demo cluster on 9092 and below the ephemeral port range.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from genesis.cluster import LocalCluster
+from genesis.cluster._config import CONTROLLER_OFFSET
+from genesis.cluster._process import port_free
+from genesis.errors import PortInUseError
+
+START_ATTEMPTS = 3
+
+
+def find_free_base_port(brokers: int = 3) -> int:
+    """A base port P such that P..P+N-1 and P+1000..P+1000+N-1 are all free on 127.0.0.1."""
+    for _ in range(200):
+        # below Linux' ephemeral range (32768+), where outgoing connections could take a port after the check
+        base = random.randrange(20000, 31000, 10)
+        ports = [base + i for i in range(brokers)] + [base + CONTROLLER_OFFSET + i for i in range(brokers)]
+        if all(port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free range of ports found")
+
+
+def start_cluster(directory: Path, brokers: int = 3, **kwargs) -> LocalCluster:
+    """Start a cluster on free ports, choosing new ones if another program takes them meanwhile."""
+    for attempt in range(START_ATTEMPTS):
+        cluster = LocalCluster(directory, brokers=brokers, port=find_free_base_port(brokers), **kwargs)
+        try:
+            return cluster.start()
+        except PortInUseError:
+            if attempt == START_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def free_base_port() -> Callable[[int], int]:
+    """``free_base_port(n)``: a base port with n free client ports and n free controller ports."""
+    return find_free_base_port
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """The shared, running 3-broker cluster (do not break its brokers; use ``fresh_cluster`` for that)."""
+    local = start_cluster(tmp_path_factory.mktemp("kafka") / "cluster")
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(cluster: LocalCluster) -> str:
+    """``bootstrap.servers`` of the shared cluster."""
+    return cluster.bootstrap_servers
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalCluster]]:
+    """Factory of private, started clusters (for tests that kill, stop or pause brokers)."""
+    made: list[LocalCluster] = []
+
+    def make(brokers: int = 3, **kwargs) -> LocalCluster:
+        # a start that fails stops its own JVMs (LocalCluster.start), so only started ones are tracked
+        made.append(start_cluster(tmp_path_factory.mktemp("kafka-fresh") / "cluster", brokers, **kwargs))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for local in made:
+            local.stop()
