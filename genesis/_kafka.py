@@ -21,6 +21,7 @@ from . import errors
 from ._urls import StreamSpec
 
 log = logging.getLogger("genesis")
+_librdkafka_log = logging.getLogger("genesis.librdkafka")
 
 #: a single alert can be ~100 KB (LSST estimates 82 KB) and a message may hold several
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -113,6 +114,7 @@ def base_config(spec: StreamSpec, *, auth: Any = None, error_log: ErrorLog | Non
         "client.id": "genesis",
         "socket.keepalive.enable": True,
         "reconnect.backoff.max.ms": 2000,
+        "logger": _librdkafka_log,  # librdkafka's own messages go to logging, not to stderr
     }
     if error_log is not None:
         conf["error_cb"] = error_log

@@ -228,7 +228,7 @@ class WriterSchema:
         self.headers: dict[str, bytes] = {}
 
 
-_writers: LRU[Any, WriterSchema] = LRU(64)
+_writers: LRU[Any, WriterSchema] = LRU(1024)  # one entry per schema object: the demo sets use ~100
 
 
 def writer_schema(schema: Any) -> WriterSchema:

@@ -11,6 +11,7 @@ from ..cluster import LocalCluster, default_dir, ensure_jars
 EXAMPLES = """\
 examples:
   genesis cluster up                      3 brokers on 127.0.0.1:9092-9094 (controllers 10092-10094)
+  genesis cluster up --demo               ... and create the demo topics small, medium and lsst
   genesis cluster up --brokers 1 --port 19092 --dir /tmp/kafka1
   genesis cluster status
   genesis cluster stop-broker 2 --kill    SIGKILL broker 2 (chaos testing)
@@ -49,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "PORT+1000+i-1 (default: 9092)")
     up.add_argument("--heap", default="384m", help="maximum Java heap per broker (default: 384m)")
     _add_dir(up)
-    # --- `--demo` (loading the demo alert stream after start) is added here by the `load` work;
-    # --- it belongs in this parser and in _up() after cluster.start(). Not implemented in this module.
+    up.add_argument("--demo", action="store_true",
+                    help="also create the demo topics: small (100 alerts), medium (20,000), lsst (empty)")
     up.set_defaults(func=_up)
 
     status = sub.add_parser("status", help="show brokers (pid, port, alive, registered) and topics")
@@ -91,7 +92,9 @@ def _up(args: argparse.Namespace) -> int:
         print(f"the cluster in {cluster.dir} is already running; nothing changed")
     else:
         print(f"cluster ready in {time.monotonic() - started:.1f} s")
-    # (the `--demo` option, when added, loads its alerts here)
+    if args.demo:
+        from ..demo import create_demo_topics
+        create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor)
     print(f"bootstrap servers: {cluster.bootstrap_servers}")
     print(f"stream URL:        {_url_hint(args.port)}   (or {cluster.url('<topic>')})")
     print(f"stop it with:      genesis cluster down{'' if args.dir is None else f' --dir {args.dir}'}")

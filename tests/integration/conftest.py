@@ -87,3 +87,14 @@ def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     finally:
         for local in made:
             local.stop()
+
+
+@pytest.fixture(scope="session")
+def demo(cluster: LocalCluster) -> LocalCluster:
+    """The shared cluster with the demo topics ``small``, ``medium`` and ``lsst``, made as
+    ``genesis cluster up --demo`` makes them (from the real alerts)."""
+    from genesis.demo import create_demo_topics
+
+    create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor, say=lambda s: None,
+                       progress=False)
+    return cluster
