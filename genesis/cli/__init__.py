@@ -1,19 +1,27 @@
 """The ``genesis`` command line: one module per subcommand, each a thin layer over the library.
 
-Every subcommand module defines ``register(subparsers)``, which adds its parser and sets
-``func`` (called with the parsed arguments, returning the exit status).
+Every subcommand module of this package defines ``register(subparsers)``, which adds its
+parser and sets ``func`` (called with the parsed arguments, returning the exit status).
+Modules are found in the package; ``ORDER`` only decides how ``genesis --help`` lists them.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
 from ..errors import GenesisError
 
-#: subcommand modules, in the order ``genesis --help`` lists them
-SUBCOMMANDS = ["cluster", "load"]
+#: the order ``genesis --help`` lists subcommands in; others follow alphabetically
+ORDER = ["consume", "topics", "show", "load", "inject", "cluster", "doctor", "auth"]
+
+
+def subcommands() -> list[str]:
+    """Names of the subcommand modules in this package, in help order."""
+    found = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+    return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in SUBCOMMANDS:
+    for name in subcommands():
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
