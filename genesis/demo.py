@@ -13,14 +13,20 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import multiprocessing
+import os
 import random
 import string
 import sys
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 from confluent_kafka import Consumer, TopicPartition
 
+from ._paths import alert_data_dir, cache_dir
+from ._progress import ProgressBar
 from .cluster import _admin
 
 PARTITIONS = 6
@@ -43,34 +49,111 @@ def topic_size(bootstrap: str, topic: str) -> int:
         c.close()
 
 
-def load_alerts(url: str, alerts, *, progress: bool = False) -> int:
-    """Write ``(schema, record)`` pairs to ``url``, one alert per Avro container message."""
-    from ._codecs import encode_container
+#: bump when the derivation of the demo sets or their encoding changes (invalidates the cache)
+DEMO_FORMAT = 1
+
+
+def load_messages(url: str, messages: Iterable[bytes], *, progress: bool = False) -> int:
+    """Write encoded alert messages to ``url`` (acks=all); return how many."""
     from .streaming import open as gs_open
 
+    bar = ProgressBar(progress, desc=f"loading {url.rsplit('/', 1)[-1]}")
     n = 0
-    with gs_open(url, "w") as writer:
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(desc=f"loading {url.rsplit('/', 1)[-1]}", unit=" alerts", mininterval=0.5)
-        for schema, record in alerts:
-            writer.write(encode_container(record, schema))
+    # no sticky batching: every message picks a random partition, so all partitions get their share
+    with gs_open(url, "w", config={"sticky.partitioning.linger.ms": 0}) as writer:
+        for message in messages:
+            writer.write(message)
             n += 1
-            if bar is not None:
-                bar.update()
-        if bar is not None:
-            bar.close()
+            bar.update()
+    bar.close()
     return n
+
+
+def demo_messages(name: str, data_dir: str | Path | None = None, *, workers: int | None = None) -> Iterator[bytes]:
+    """The messages of demo set ``name``: one ZTF-style Avro container per alert.
+
+    Encoding 20,000 alerts costs minutes of fastavro time, so the set is built once, in
+    parallel, into genesis' cache (``<cache>/demo/<name>-<key>.msgs``, the key hashing the
+    source data), and read from there afterwards.
+    """
+    path = _cached_set(name, data_dir, workers)
+    with path.open("rb") as f:
+        while header := f.read(4):
+            yield f.read(int.from_bytes(header, "big"))
+
+
+def _cache_key(name: str, data_dir: str | Path | None) -> str:
+    root = Path(data_dir) if data_dir is not None else alert_data_dir()
+    h = hashlib.sha1(f"{DEMO_FORMAT}:{name}".encode())
+    if root is None:
+        h.update(b"simulated")
+    else:
+        for f in sorted((root / "ztf").rglob("*.avro")):
+            h.update(f"{f.relative_to(root)}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def _encode_slice(job: tuple[str, str | None, int, int]) -> list[bytes]:
+    from ._codecs import encode_container
+    from .samples import demo_slice
+
+    name, data_dir, start, stop = job
+    return [encode_container(record, schema) for schema, record in demo_slice(name, start, stop, data_dir)]
+
+
+def _cached_set(name: str, data_dir: str | Path | None, workers: int | None) -> Path:
+    from .samples import DEMO_SIZES
+
+    path = cache_dir() / "demo" / f"{name}-{_cache_key(name, data_dir)}.msgs"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    total = DEMO_SIZES[name]
+    try:
+        with tmp.open("wb") as out:
+            for message in _build(name, data_dir, total, workers or os.cpu_count() or 1):
+                out.write(len(message).to_bytes(4, "big"))
+                out.write(message)
+        os.replace(tmp, path)  # atomic: a concurrent builder's copy is identical
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _build(name: str, data_dir: str | Path | None, total: int, workers: int) -> Iterator[bytes]:
+    if data_dir is None and alert_data_dir() is None:
+        from ._codecs import encode_container
+        from .samples import demo_alerts  # warns that the set is simulated
+
+        for schema, record in demo_alerts(name):
+            yield encode_container(record, schema)
+        return
+    step = 250
+    jobs = [(name, None if data_dir is None else str(data_dir), i, min(i + step, total))
+            for i in range(0, total, step)]
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            yield from _encode_slice(job)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for chunk in pool.imap(_encode_slice, jobs):
+            yield from chunk
+
+
+def load_demo_topic(bootstrap: str, name: str, replication_factor: int, *, data_dir=None,
+                    progress: bool = False) -> int:
+    """Create demo topic ``name`` (6 partitions) and fill it; return the number of alerts written."""
+    _admin.create_topic(_admin.admin(bootstrap), name, PARTITIONS, replication_factor, None, 60)
+    return load_messages(f"kafka://{bootstrap}/{name}", demo_messages(name, data_dir), progress=progress)
 
 
 def create_demo_topics(bootstrap: str, replication_factor: int, *, data_dir=None,
                        say: Callable[[str], None] = print, progress: bool = True) -> None:
     """Create and fill ``small`` and ``medium``, and create ``lsst``; topics already there are left as they are."""
-    from .samples import DEMO_SIZES, demo_alerts
+    from .samples import DEMO_SIZES
 
-    admin = _admin.admin(bootstrap)
-    existing = set(_admin.topic_partitions(admin))
+    existing = set(_admin.topic_partitions(_admin.admin(bootstrap)))
     for name, size in DEMO_SIZES.items():
         if name in existing:
             have = topic_size(bootstrap, name)
@@ -78,14 +161,13 @@ def create_demo_topics(bootstrap: str, replication_factor: int, *, data_dir=None
                                             f"`genesis cluster down` or an admin tool to reload)")
             say(f"topic {name!r} exists; left as it is{note}")
             continue
-        _admin.create_topic(admin, name, PARTITIONS, replication_factor, None, 60)
         t0 = time.monotonic()
-        n = load_alerts(f"kafka://{bootstrap}/{name}", demo_alerts(name, data_dir), progress=progress)
+        n = load_demo_topic(bootstrap, name, replication_factor, data_dir=data_dir, progress=progress)
         say(f"loaded {n} alerts into {name!r} in {time.monotonic() - t0:.1f} s")
     if "lsst" in existing:
         say("topic 'lsst' exists; left as it is")
     else:
-        _admin.create_topic(admin, "lsst", PARTITIONS, replication_factor, LSST_RETENTION, 60)
+        _admin.create_topic(_admin.admin(bootstrap), "lsst", PARTITIONS, replication_factor, LSST_RETENTION, 60)
         say("created topic 'lsst' (empty, for `genesis inject`; retention 1 GB/partition, 1 hour)")
 
 

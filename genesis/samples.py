@@ -84,6 +84,7 @@ __all__ = [
     "real_lsst_alerts",
     "derive",
     "demo_alerts",
+    "demo_slice",
     "lsst_sized",
 ]
 
@@ -298,16 +299,24 @@ def demo_alerts(name: str, data_dir: str | Path | None = None) -> Iterator[tuple
         warnings.warn("no real alert data found: the demo set is SIMULATED", stacklevel=2)
         yield from simulate.simulated_alerts(total)
         return
-    reals = real_ztf_alerts(data_dir)
     seen: set[int] = set()
-    for index in range(total):
-        copy, which = divmod(index, len(reals))
-        real = reals[which]
-        record = _transform(real.record, {}) if copy == 0 else derive(real, copy)
+    for schema, record in demo_slice(name, 0, total, data_dir):
         if record["candid"] in seen:
             raise RuntimeError(f"derived candid {record['candid']} collides; the real data breaks derive()'s id scheme")
         seen.add(record["candid"])
-        yield real.schema, record
+        yield schema, record
+
+
+def demo_slice(name: str, start: int, stop: int, data_dir: str | Path | None = None
+               ) -> Iterator[tuple[Schema, Record]]:
+    """Alerts ``start`` to ``stop - 1`` of demo set ``name`` (real data only): each is computed
+    from its index alone, so slices can be built in parallel processes."""
+    stop = min(stop, DEMO_SIZES[name])
+    reals = real_ztf_alerts(data_dir)
+    for index in range(start, stop):
+        copy, which = divmod(index, len(reals))
+        real = reals[which]
+        yield real.schema, (_transform(real.record, {}) if copy == 0 else derive(real, copy))
 
 
 # --------------------------------------------------------------------------- LSST-sized alerts

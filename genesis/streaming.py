@@ -20,7 +20,8 @@ from typing import Any, Callable, Mapping
 
 from . import errors
 from .errors import ConfigError
-from ._consumer import Metadata, Stats, Stream
+from ._consumer import Stream
+from ._stream import Metadata, Stats
 from ._parallel import Pool
 from ._producer import Writer
 from ._urls import StreamSpec, parse_url
