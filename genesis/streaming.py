@@ -40,6 +40,8 @@ def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:  # noqa:
 
     url: ``kafka://[group@]host[:port][,host2...]/topic[,topic2...]``. Without a
         group, a fresh random one is used, so nothing is remembered between runs.
+        ``file:///path`` reads an archive (``.avro`` files, directories, ``.tar.gz``)
+        through the same API, so a filter developed on an archive runs unchanged live.
 
     Reading options:
 
@@ -86,6 +88,7 @@ def _open_reader(spec: StreamSpec, *, start_at: Any = "latest", connect_timeout:
     decoder = Decoder(schemas=schemas, schema_registry=schema_registry)
     policy = decode_error_policy(errors, quarantine)
     if spec.scheme == "file":
-        raise ConfigError("file:// archives are not readable yet")  # replaced with ArchiveStream
+        from ._archive import ArchiveStream
+        return ArchiveStream(spec, decoder=decoder, errors_policy=policy)
     return Stream(spec, start_at=start_at, connect_timeout=connect_timeout, decoder=decoder,
                   errors_policy=policy, config=config, auth=auth)
