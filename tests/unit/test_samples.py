@@ -6,65 +6,15 @@ import io
 import re
 import time
 
-import astropy.units as u
 import fastavro
-import numpy as np
-import pandas as pd
 import pytest
 from fastavro.validation import validate
 
 from genesis import samples
+from genesis.filters import filter_asteroids, is_transient
 
 OBJECT_ID = re.compile(r"^ZTF\d{2}[a-z]{7}$")
 JD_KEYS = ("jd", "jdstarthist", "jdendhist", "jdstartref", "jdendref")
-
-
-def filter_asteroids(alert):
-    # the demo notebook's asteroid filter
-    if alert['candidate']['ssnamenr'] != 'null':
-        return alert
-    else:
-        return None
-
-
-def is_transient(alert):
-    # Filter by E. C. Bellm (@ebellm on GitHub), copied from the demo notebook
-
-    # if only a single discovery, bail out -- we wait for at least two
-    # before triggering
-    if alert['prv_candidates'] is None:
-        return
-
-    dflc = pd.DataFrame( [ alert['candidate'] ] + alert['prv_candidates'])
-    candidate = dflc.loc[0]
-
-    # positive subtraction?
-    is_positive_sub = candidate['isdiffpos'] == 't'
-
-    # no nearby source
-    if (candidate['distpsnr1'] is None) or (candidate['distpsnr1'] > 1.5):
-        no_pointsource_counterpart = True
-    else:
-        # nearby source, but it's a galaxy?
-        if candidate['sgscore1'] < 0.5:
-            no_pointsource_counterpart = True
-        else:
-            no_pointsource_counterpart = False
-
-    where_detected = (dflc['isdiffpos'] == 't') # nondetections will be None
-    if np.sum(where_detected) >= 2:
-        detection_times = dflc.loc[where_detected,'jd'].values
-        dt = np.diff(detection_times)
-        not_moving = np.max(dt) >= (30*u.minute).to(u.day).value
-    else:
-        not_moving = False
-
-    no_ssobject = (candidate['ssdistnr'] is None) or (candidate['ssdistnr'] < 0) or (candidate['ssdistnr'] > 5)
-
-    if is_positive_sub and no_pointsource_counterpart and not_moving and no_ssobject:
-        return alert
-
-    return None
 
 
 def container_size(schema, record) -> int:
