@@ -129,3 +129,21 @@ def test_writer_encodes_dicts_as_ztf_containers_or_wire_format(cluster, topic, d
     assert rows[0][2].key == b"k" and ("genesis.test", b"1") in rows[0][2].headers
     assert rows[3][1]["diaSourceId"] == lsst[0][0]["diaSourceId"]
     assert rows[0][2].value[:4] == b"Obj\x01"
+
+
+def test_schema_in_the_key_and_json_messages(cluster, topic, data_dir):
+    """Fink publishes the Avro schema in the message key; other brokers send JSON."""
+    import json
+    from io import BytesIO
+
+    schemas, records = lsst_records_and_ids(data_dir)
+    record, sid = records[0]
+    body = BytesIO()
+    fastavro.schemaless_writer(body, schemas.get(sid), record)
+    key = json.dumps(schemas.schema(sid)).encode()
+    alert_json = json.loads((data_dir / "lsst" / "sample_data" / "11.0" / "alert.json").read_text())
+    with gs.open(cluster.url(topic), "w") as writer:
+        writer.write(body.getvalue(), key=key)
+        writer.write(alert_json)
+    got = read_all(cluster, topic)
+    assert got[0]["diaSourceId"] == record["diaSourceId"] and got[1] == alert_json
