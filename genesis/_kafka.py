@@ -45,15 +45,38 @@ def random_group_id(username: str | None = None) -> str:
     return f"{user}-{''.join(secrets.choice(alphabet) for _ in range(20))}"
 
 
+def _is_tls_failure(code: int, text: str) -> bool:
+    # librdkafka reports a TLS client meeting a plaintext listener as a transport error
+    return code == KafkaError._SSL or (code == KafkaError._TRANSPORT and "SSL handshake failed" in text)
+
+
+def trust_of(conf: Mapping[str, Any]) -> str | None:
+    """Which CA certificates a librdkafka configuration trusts, in words (``None``: no TLS)."""
+    if not str(conf.get("security.protocol", "plaintext")).upper().endswith("SSL"):
+        return None
+    ca = conf.get("ssl.ca.location")
+    return f"the CA file {ca}" if ca and ca != "probe" else "the system's CA store (no CA file configured)"
+
+
 def translate(err: KafkaError | KafkaException, *, brokers: str | None = None,
-              topic: str | None = None, context: str = "") -> errors.GenesisError:
-    """Map a librdkafka error to the genesis error a user can act on."""
+              topic: str | None = None, context: str = "", trust: str | None = None,
+              group: str | None = None) -> errors.GenesisError:
+    """Map a librdkafka error to the genesis error a user can act on.
+
+    ``trust`` (see :func:`trust_of`) is named in TLS errors, ``group`` in group authorization errors.
+    """
     if isinstance(err, KafkaException):
         err = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
         if err is None:
             return errors.BrokerError(f"Kafka error{context}", brokers=brokers)
     code, text = err.code(), err.str()
     where = f" (brokers {brokers})" if brokers else ""
+    if _is_tls_failure(code, text):
+        return errors.TLSError(
+            f"TLS handshake with the broker failed{where}{context}, trusting {trust or 'the default CA store'}: "
+            f"{text}. Give the PEM file of the CA that signed the broker's certificate (Auth(ca=...), "
+            "genesis auth add HOST --ca FILE), check that the host name matches the certificate, or, "
+            "if the listener does not use TLS, use ssl=False (--no-ssl).", brokers=brokers)
     if code in _UNREACHABLE:
         return errors.BrokerUnreachableError(
             f"cannot reach the Kafka brokers{where}{context}: {text}. Check the host and port in the "
@@ -65,20 +88,20 @@ def translate(err: KafkaError | KafkaException, *, brokers: str | None = None,
             topic=topic or "", brokers=brokers)
     if code in _AUTHENTICATION:
         return errors.AuthenticationError(
-            f"the broker refused the login{where}{context}: {text}. Check the user name and password "
-            "(genesis auth list) and the SASL mechanism.", brokers=brokers)
+            f"the broker refused the login{where}{context}: {text}. Check the user name, the password "
+            "and the SASL mechanism (genesis auth list; genesis auth add HOST to replace them).", brokers=brokers)
     if code in _AUTHORIZATION:
-        what = {KafkaError.TOPIC_AUTHORIZATION_FAILED: f"read or write topic {topic!r}" if topic else "use this topic",
-                KafkaError.GROUP_AUTHORIZATION_FAILED: "use this consumer group (ACLs often allow only "
-                                                       "groups prefixed with your user name)",
+        what = {KafkaError.TOPIC_AUTHORIZATION_FAILED: (f"read or write topic {topic!r} (to a user without access, "
+                                                        "a topic that does not exist looks the same)")
+                                                       if topic else "use this topic",
+                KafkaError.GROUP_AUTHORIZATION_FAILED: (f"use the consumer group {group!r}" if group else
+                                                        "use this stream's consumer group") +
+                                                       " (ACLs often allow only groups prefixed with your user "
+                                                       "name, `<user>-...`; the URL's group@ is the group id)",
                 KafkaError.CLUSTER_AUTHORIZATION_FAILED: "perform this cluster operation"}[code]
         return errors.AuthorizationError(
             f"logged in, but not allowed to {what}{where}{context}. Ask the broker's operators for access.",
             brokers=brokers)
-    if code == KafkaError._SSL:
-        return errors.TLSError(
-            f"TLS handshake with the broker failed{where}{context}: {text}. Check the CA certificate "
-            "(auth ca=...) and that the host name matches the broker's certificate.", brokers=brokers)
     return errors.BrokerError(f"Kafka error{where}{context}: {text} ({err.name()})", brokers=brokers)
 
 
@@ -94,16 +117,19 @@ class ErrorLog:
         self.brokers = brokers
         self.last: KafkaError | None = None
         self.fatal: KafkaError | None = None
+        #: the CA trusted, in words, for TLS errors, and librdkafka's security.protocol (set by base_config)
+        self.trust: str | None = None
+        self.protocol = "PLAINTEXT"
 
     def __call__(self, err: KafkaError) -> None:
         self.last = err
-        if err.fatal() or err.code() in _AUTHENTICATION or err.code() == KafkaError._SSL:
+        if err.fatal() or err.code() in _AUTHENTICATION or _is_tls_failure(err.code(), err.str()):
             self.fatal = err
         log.debug("librdkafka: %s", err.str())
 
     def raise_fatal(self) -> None:
         if self.fatal is not None:
-            raise translate(self.fatal, brokers=self.brokers)
+            raise translate(self.fatal, brokers=self.brokers, trust=self.trust)
 
 
 def base_config(spec: StreamSpec, *, auth: Any = None, error_log: ErrorLog | None = None,
@@ -120,7 +146,19 @@ def base_config(spec: StreamSpec, *, auth: Any = None, error_log: ErrorLog | Non
         conf["error_cb"] = error_log
     conf.update(auth_config(auth, spec))
     conf.update(config or {})
+    if error_log is not None:
+        error_log.trust = trust_of(conf)
+        error_log.protocol = str(conf.get("security.protocol", "PLAINTEXT")).upper()
     return conf
+
+
+def resolve_auth(auth: Any, spec: StreamSpec) -> Any:
+    """The credentials a client of ``spec`` will use: ``auth`` if given, else those of the
+    environment or the credentials file (``None`` when there are none)."""
+    if auth is not None:
+        return auth
+    from . import auth as _auth
+    return _auth.lookup(spec)
 
 
 def auth_config(auth: Any, spec: StreamSpec) -> dict[str, Any]:
@@ -145,26 +183,38 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
     names when one does not.
     """
     deadline = time.monotonic() + connect_timeout
+    # librdkafka hands errors (a refused login, a failed TLS handshake) to error_cb only while the
+    # client is polled; list_topics alone does not, so poll the client the bound method belongs to
+    poll = getattr(getattr(list_topics, "__self__", None), "poll", None)
     metadata = None
     while metadata is None:
+        if poll is not None:
+            poll(0)
         error_log.raise_fatal()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             cause = f": last error: {error_log.last.str()}" if error_log.last else ""
+            login = ("" if error_log.protocol != "PLAINTEXT" else " If the brokers need a login (SASL/TLS), add it: "
+                     "genesis auth add HOST --username USER.")
             raise errors.BrokerUnreachableError(
                 f"no broker of {spec.bootstrap_servers} answered within {connect_timeout:g} s{cause}. "
                 "Check the host and port in the URL and that the cluster is running "
-                "(for a local cluster: genesis cluster status).", brokers=spec.bootstrap_servers)
+                f"(for a local cluster: genesis cluster status).{login} `genesis doctor URL` checks each step.",
+                brokers=spec.bootstrap_servers)
         try:
             metadata = list_topics(timeout=min(1.0, remaining))
         except KafkaException as exc:
             code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
             if code not in _UNREACHABLE:
-                raise translate(exc, brokers=spec.bootstrap_servers) from None
+                raise translate(exc, brokers=spec.bootstrap_servers, trust=error_log.trust) from None
     for topic in spec.topics:
         if topic.startswith("^"):
             continue
         meta = metadata.topics.get(topic)
+        if meta is None:
+            # a listing of all topics leaves out those the user may not describe; asked by name,
+            # the broker says TOPIC_AUTHORIZATION_FAILED (for a topic that does not exist, too)
+            meta = _topic_metadata(list_topics, topic, error_log, deadline)
         if meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC):
             existing = sorted(t for t in metadata.topics if not t.startswith("__"))
             similar = difflib.get_close_matches(topic, existing, n=3, cutoff=0.5)
@@ -176,3 +226,11 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
         if meta.error is not None:
             raise translate(meta.error, brokers=spec.bootstrap_servers, topic=topic)
     return metadata
+
+
+def _topic_metadata(list_topics: Callable[..., Any], topic: str, error_log: ErrorLog, deadline: float) -> Any:
+    """The metadata of one topic asked by name (``None`` if the broker does not answer in time)."""
+    try:
+        return list_topics(topic, timeout=max(1.0, deadline - time.monotonic())).topics.get(topic)
+    except KafkaException as exc:
+        raise translate(exc, brokers=error_log.brokers, topic=topic, trust=error_log.trust) from None

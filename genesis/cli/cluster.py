@@ -7,12 +7,14 @@ import json
 import time
 
 from ..cluster import LocalCluster, default_dir, ensure_jars
+from ..errors import ConfigError
 
 EXAMPLES = """\
 examples:
   genesis cluster up                      3 brokers on 127.0.0.1:9092-9094 (controllers 10092-10094)
   genesis cluster up --demo               ... and create the demo topics small, medium and lsst
   genesis cluster up --brokers 1 --port 19092 --dir /tmp/kafka1
+  genesis cluster up --secure --brokers 1 SASL_SSL + SCRAM-SHA-512 + ACLs; users admin, alice, bob
   genesis cluster status
   genesis cluster stop-broker 2 --kill    SIGKILL broker 2 (chaos testing)
   genesis cluster start-broker 2          it rejoins with its data
@@ -52,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_dir(up)
     up.add_argument("--demo", action="store_true",
                     help="also create the demo topics: small (100 alerts), medium (20,000), lsst (empty)")
+    up.add_argument("--secure", action="store_true",
+                    help="clients log in with SASL_SSL and SCRAM-SHA-512 and ACLs apply; users admin (super "
+                         "user), alice and bob get random passwords, kept with a CA certificate in --dir")
     up.set_defaults(func=_up)
 
     status = sub.add_parser("status", help="show brokers (pid, port, alive, registered) and topics")
@@ -85,7 +90,9 @@ def _url_hint(port: int) -> str:
 
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    cluster = LocalCluster(args.dir, brokers=args.brokers, port=args.port, heap=args.heap)
+    if args.demo and args.secure:
+        raise ConfigError("--demo cannot be combined with --secure yet: start a plain cluster for the demo")
+    cluster = LocalCluster(args.dir, brokers=args.brokers, port=args.port, heap=args.heap, secure=args.secure)
     print(f"starting {args.brokers} Kafka broker(s) in {cluster.dir} ...", flush=True)
     cluster.start()
     if cluster.already_running:
@@ -97,8 +104,20 @@ def _up(args: argparse.Namespace) -> int:
         create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor)
     print(f"bootstrap servers: {cluster.bootstrap_servers}")
     print(f"stream URL:        {_url_hint(args.port)}   (or {cluster.url('<topic>')})")
+    if cluster.secure:
+        _print_secure(cluster)
     print(f"stop it with:      genesis cluster down{'' if args.dir is None else f' --dir {args.dir}'}")
     return 0
+
+
+def _print_secure(cluster: LocalCluster) -> None:
+    """Where a secure cluster's logins are, and how to use them (passwords stay in the file)."""
+    first = cluster.bootstrap_servers.split(",")[0]
+    print(f"security:          SASL_SSL, SCRAM-SHA-512, ACLs; users {', '.join(cluster.credentials)} "
+          f"(admin is a super user)")
+    print(f"passwords:         {cluster.dir / 'credentials.json'} (0600)")
+    print(f"CA certificate:    {cluster.ca_file}")
+    print(f"save a login:      genesis auth add {first} --username alice --ca {cluster.ca_file}")
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -108,6 +127,8 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"cluster {status.cluster_id} (Kafka {status.version}) in {status.dir}")
     print(f"bootstrap servers: {status.bootstrap_servers}")
+    if status.secure:
+        print("security:          SASL_SSL, SCRAM-SHA-512, ACLs (genesis cluster up --secure)")
     print(f"{'broker':>6} {'pid':>8} {'port':>6} {'controller':>10}  state")
     for b in status.brokers:
         state = "running, registered" if b.registered else ("running, not registered" if b.alive else "stopped")

@@ -11,7 +11,8 @@ import time
 from typing import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
+                                   ResourcePatternType, ResourceType)
 
 from ..errors import ClusterError
 
@@ -23,8 +24,9 @@ def _conf(bootstrap: str, **extra: object) -> dict:
     return {"bootstrap.servers": bootstrap, "logger": _LOG, **extra}
 
 
-def admin(bootstrap: str) -> AdminClient:
-    return AdminClient(_conf(bootstrap))
+def admin(bootstrap: str, security: dict | None = None) -> AdminClient:
+    """An admin client; ``security``: librdkafka login settings (a secure cluster's admin)."""
+    return AdminClient(_conf(bootstrap, **(security or {})))
 
 
 def poll_until(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.25,
@@ -104,9 +106,11 @@ def delete_topic(client: AdminClient, name: str, timeout: float = 60) -> None:
     poll_until(f"topic {name!r} to disappear", gone, timeout)
 
 
-def write_acks_all(bootstrap: str, topic: str, partitions: int, timeout: float) -> None:
+def write_acks_all(bootstrap: str, topic: str, partitions: int, timeout: float,
+                   security: dict | None = None) -> None:
     """Write one message to each partition with ``acks=all``; :class:`ClusterError` if any is refused."""
-    producer = Producer(_conf(bootstrap, acks="all", **{"message.timeout.ms": int(timeout * 1000)}))
+    producer = Producer(_conf(bootstrap, acks="all", **{"message.timeout.ms": int(timeout * 1000)},
+                              **(security or {})))
     errors: list[str] = []
 
     def report(err, msg) -> None:
@@ -118,3 +122,17 @@ def write_acks_all(bootstrap: str, topic: str, partitions: int, timeout: float) 
     left = producer.flush(timeout + 5)
     if errors or left:
         raise ClusterError(f"an acks=all write to {topic!r} failed: {'; '.join(errors) or f'{left} undelivered'}")
+
+
+def grant(client: AdminClient, principal: str, resources: list[tuple[str, str, str]],
+          operations: list[str], timeout: float = 30) -> None:
+    """Allow ``principal`` (``User:alice``) ``operations`` (``READ``, ``WRITE``...) on each resource,
+    given as ``(type, name, pattern)``: ``("TOPIC", "small", "LITERAL")``, ``("GROUP", "alice-", "PREFIXED")``."""
+    bindings = [AclBinding(ResourceType[kind], name, ResourcePatternType[pattern], principal, "*",
+                           AclOperation[op.upper()], AclPermissionType.ALLOW)
+                for kind, name, pattern in resources for op in operations]
+    for binding, future in client.create_acls(bindings, request_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            raise ClusterError(f"cannot create the ACL {binding}: {exc.args[0].str()}") from exc

@@ -9,19 +9,31 @@ are formatted alike and any majority elects a leader. Ports, for ``port=9092, br
 * client (PLAINTEXT) listener of broker *i*: ``127.0.0.1:port+i-1``  → 9092, 9093, 9094
 * controller listener of node *i*: ``127.0.0.1:controller_port+i-1``, with ``controller_port``
   defaulting to ``port+1000`` → 10092, 10093, 10094
+
+A *secure* cluster (:class:`Security`) uses the same ports; the client listener becomes ``CLIENT``,
+SASL_SSL with SCRAM-SHA-512, and ACLs are enforced by ``StandardAuthorizer``:
+
+* brokers replicate over that same ``CLIENT`` listener, logged in as ``admin`` (so no extra
+  port, and replication takes the path clients take);
+* the ``CONTROLLER`` listener stays PLAINTEXT on 127.0.0.1, because SCRAM credentials live in the
+  metadata log the controllers replicate and cannot be used between them. Its principal is
+  ``User:ANONYMOUS``, which must therefore be a super user, as is ``admin``. Acceptable on
+  loopback only: a local program that connects to a controller port is a super user.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HOST = "127.0.0.1"  # never "localhost": it may resolve to ::1 while Kafka binds IPv4
 CONTROLLER_OFFSET = 1000
 MESSAGE_MAX_BYTES = 10 * 1024 * 1024  # alerts with cutouts are ~100 KB; leave ample room
 INTERNAL_PARTITIONS = 3
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+ADMIN_USER = "admin"
 
 
 @dataclass(frozen=True)
@@ -87,13 +99,61 @@ def new_cluster_id() -> str:
             return cid
 
 
-def server_properties(layout: Layout, node_id: int, data_dir: Path) -> dict[str, str]:
-    """``server.properties`` of one combined broker+controller node."""
+@dataclass(frozen=True)
+class Security:
+    """What the nodes of a secure cluster need: its PEM files and the admin's password (for replication)."""
+
+    ca_file: Path
+    broker_file: Path
+    admin_password: str = field(repr=False)
+
+
+def scram_format_arguments(credentials: dict[str, str]) -> list[str]:
+    """``StorageTool format`` arguments that create the SCRAM users (the same list for every node).
+
+    Kafka splits these on ',' and strips quotes, so a password must contain neither.
+    """
+    args = []
+    for user, password in credentials.items():
+        if any(c in user + password for c in ',"=[]'):
+            raise ValueError(f"SCRAM user {user!r} or its password contains one of , \" = [ ]")
+        args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]"]
+    return args
+
+
+def _secure_properties(layout: Layout, node_id: int, security: Security) -> dict[str, str]:
+    client = f"CLIENT://{HOST}:{layout.client_port(node_id)}"
+    jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+            f'username="{ADMIN_USER}" password="{security.admin_password}";')
+    return {
+        "listeners": f"{client},CONTROLLER://{HOST}:{layout.controller_port_of(node_id)}",
+        "advertised.listeners": client,
+        "inter.broker.listener.name": "CLIENT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,CLIENT:SASL_SSL",
+        # Kafka's defaults are GSSAPI for both
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+        # the server side checks against the metadata log; username/password are the broker's own login
+        f"listener.name.client.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(security.broker_file),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(security.ca_file),
+        "ssl.client.auth": "none",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{ADMIN_USER};User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def server_properties(layout: Layout, node_id: int, data_dir: Path,
+                      security: Security | None = None) -> dict[str, str]:
+    """``server.properties`` of one combined broker+controller node (secured when ``security`` is given)."""
     if node_id not in layout.ids:
         raise ValueError(f"node id {node_id} is not one of {layout.ids}")
     rf, min_isr = str(layout.replication_factor), str(layout.min_insync_replicas)
     voters = ",".join(f"{i}@{HOST}:{layout.controller_port_of(i)}" for i in layout.ids)
-    return {
+    props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.voters": voters,
@@ -135,6 +195,9 @@ def server_properties(layout: Layout, node_id: int, data_dir: Path) -> dict[str,
         "background.threads": "2",
         "num.recovery.threads.per.data.dir": "1",
     }
+    if security is not None:
+        props.update(_secure_properties(layout, node_id, security))
+    return props
 
 
 def render_properties(props: dict[str, str]) -> str:

@@ -9,25 +9,37 @@ State directory layout (default ``cache_dir()/cluster``)::
     node<i>/data/                its log dir (topic data and KRaft metadata)
     node<i>/logs/server.log      its log (INFO and up)
     node<i>/stdout.log           its stdout/stderr (JVM errors, WARN and up)
+
+and, for a secure cluster (``secure=True``)::
+
+    credentials.json             user -> password (admin and the users), 0600
+    tls/ca.pem                   the CA clients must trust (``ca_file``)
+    tls/broker.pem               the brokers' key and certificate chain, 0600
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Iterable
 
 from .._paths import cache_dir
+from ..auth import Auth
 from ..errors import ClusterError
-from . import _admin, _config, _jars, _process
+from . import _admin, _config, _jars, _process, _tls
 from ._state import ClusterState, read_state, write_state
 
 log = logging.getLogger("genesis.cluster")
 
 _PROBE_TOPIC = "__genesis_ready"
+_CREDENTIALS = "credentials.json"
+_TLS_DIR = "tls"
 
 
 @dataclass
@@ -52,6 +64,7 @@ class ClusterStatus:
     bootstrap_servers: str
     brokers: list[BrokerStatus]
     topics: dict[str, int] = field(default_factory=dict)
+    secure: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,13 +84,21 @@ class LocalCluster:
     ``port .. port+N-1``, controller ports ``controller_port .. +N-1`` (default ``port+1000``).
     Defaults are durable: replication factor min(3, N), ``min.insync.replicas`` RF-1, no unclean
     leader election, no topic auto-creation.
+
+    ``secure=True``: clients connect with SASL_SSL and SCRAM-SHA-512 and ACLs apply (see
+    ``_config`` for the listeners). The users (``admin``, a super user, and ``users``) get
+    random passwords, kept in the state dir (:attr:`credentials`); clients trust :attr:`ca_file`;
+    :meth:`grant` gives a user access; :meth:`auth` is a user's :class:`~genesis.auth.Auth`.
     """
 
     def __init__(self, dir: str | Path | None = None, brokers: int = 3, port: int = 9092,
                  controller_port: int | None = None, heap: str = "384m", *, keep_data: bool = False,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, secure: bool = False,
+                 users: Iterable[str] = ("alice", "bob")) -> None:
         self.dir = Path(dir or default_dir()).expanduser().resolve()
         self.layout = _config.Layout(brokers, port, controller_port)
+        self.secure = secure
+        self.users = tuple(users)
         self.heap = heap
         self.keep_data = keep_data
         self.start_timeout = start_timeout
@@ -99,7 +120,7 @@ class LocalCluster:
         if state is None:
             raise ClusterError(f"no local Kafka cluster in {path}; start one with `genesis cluster up"
                                f"{'' if dir is None else f' --dir {path}'}`")
-        cluster = cls(path, state.brokers, state.port, state.controller_port, state.heap)
+        cluster = cls(path, state.brokers, state.port, state.controller_port, state.heap, secure=state.secure)
         cluster._state = state
         if require_running and not cluster._alive_ids():
             raise ClusterError(f"the local Kafka cluster in {path} is not running; start it with "
@@ -144,8 +165,55 @@ class LocalCluster:
 
     def _client(self):
         if self._admin is None:
-            self._admin = _admin.admin(self.bootstrap_servers)
+            self._admin = _admin.admin(self.bootstrap_servers, self._admin_security())
         return self._admin
+
+    # ---------------------------------------------------------------- security
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate (PEM) clients of a secure cluster must trust."""
+        self._require_secure()
+        return self.dir / _TLS_DIR / _tls.CA_FILE
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """User name -> password of a secure cluster (``admin`` included)."""
+        self._require_secure()
+        try:
+            return json.loads((self.dir / _CREDENTIALS).read_text())
+        except FileNotFoundError:
+            raise ClusterError(f"{self.dir} holds no {_CREDENTIALS}; was the cluster started?") from None
+
+    def auth(self, user: str = _config.ADMIN_USER) -> Auth:
+        """The login of ``user`` on this secure cluster (for ``gs.open(url, auth=...)``)."""
+        passwords = self.credentials
+        if user not in passwords:
+            raise ClusterError(f"the cluster in {self.dir} has no user {user!r}; it has {', '.join(passwords)}")
+        return Auth(user, passwords[user], mechanism=_config.SCRAM_MECHANISM, ca=str(self.ca_file))
+
+    def admin_config(self) -> dict[str, Any]:
+        """librdkafka settings that log in as ``admin`` (empty for a cluster that is not secure)."""
+        return self._admin_security()
+
+    def _admin_security(self) -> dict[str, Any]:
+        return self.auth().librdkafka_config() if self.secure else {}
+
+    def _require_secure(self) -> None:
+        if not self.secure:
+            raise ClusterError(f"the cluster in {self.dir} is not secure (start it with secure=True / --secure)")
+
+    def grant(self, user: str, *, topic: str | None = None, group_prefix: str | None = None,
+              group: str | None = None, operations: Iterable[str] = ("READ",), timeout: float = 30.0) -> None:
+        """Allow ``user`` ``operations`` (READ implies DESCRIBE; WRITE, ...) on ``topic``, on the consumer
+        groups whose id starts with ``group_prefix`` (e.g. ``"alice-"``, what random group ids look
+        like), and on ``group``."""
+        self._require_secure()
+        resources = ([("TOPIC", topic, "LITERAL")] if topic else []) + \
+                    ([("GROUP", group_prefix, "PREFIXED")] if group_prefix else []) + \
+                    ([("GROUP", group, "LITERAL")] if group else [])
+        if not resources:
+            raise ValueError("grant() needs topic=, group_prefix= or group=")
+        _admin.grant(self._client(), f"User:{user}", resources, list(operations), timeout)
 
     # ------------------------------------------------------------------ start
     def start(self) -> "LocalCluster":
@@ -156,6 +224,10 @@ class LocalCluster:
         """
         state = read_state(self.dir)
         if state is not None:
+            if state.secure != self.secure:
+                raise ClusterError(f"{self.dir} holds a {'secure' if state.secure else 'plaintext'} local cluster, "
+                                   f"not the requested {'secure' if self.secure else 'plaintext'} one; use another "
+                                   f"--dir, or remove it with `genesis cluster down --dir {self.dir}`")
             if state.layout != self.layout:
                 raise ClusterError(
                     f"{self.dir} holds a different local cluster ({state.brokers} brokers on port {state.port}, "
@@ -199,23 +271,35 @@ class LocalCluster:
         self._state = ClusterState(
             brokers=self.layout.brokers, port=self.layout.port,
             controller_port=self.layout.controller_port,  # type: ignore[arg-type]
-            cluster_id=_config.new_cluster_id(), version=_jars.kafka_version(), heap=self.heap, libs=str(libs))
+            cluster_id=_config.new_cluster_id(), version=_jars.kafka_version(), heap=self.heap, libs=str(libs),
+            secure=self.secure)
         write_state(self.dir, self._state)
+        security, scram_args = self._create_security() if self.secure else (None, [])
         commands = []
         for node_id in self.ids:
             node = self._node_dir(node_id)
             (node / "logs").mkdir(parents=True)
-            props = _config.server_properties(self.layout, node_id, node / "data")
-            (node / "server.properties").write_text(_config.render_properties(props))
+            props = _config.server_properties(self.layout, node_id, node / "data", security)
+            # a secure node's properties hold the admin password
+            _tls.write_private(node / "server.properties", _config.render_properties(props).encode())
             options = ["-Xmx256m", f"-Dlog4j2.configurationFile={self.dir / 'tools-log4j2.properties'}",
                        f"-Djava.io.tmpdir={self.dir / 'tmp'}", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"]
             commands.append(_process.java_command(
                 java, libs, options, "kafka.tools.StorageTool",
-                ["format", "-t", self._state.cluster_id, "-c", str(node / "server.properties")]))
+                ["format", "-t", self._state.cluster_id, "-c", str(node / "server.properties"), *scram_args]))
         for node_id, (status, output) in zip(self.ids, _process.run_parallel(commands)):
             if status != 0:
                 raise ClusterError(f"formatting the storage of broker {node_id} failed (exit {status}):\n"
                                    f"{output.strip()[-3000:]}")
+
+    def _create_security(self) -> tuple[_config.Security, list[str]]:
+        """Certificates and passwords of a new secure cluster; the format arguments that create its users."""
+        files = _tls.create(self.dir / _TLS_DIR)
+        # token_urlsafe: letters, digits, '-' and '_', nothing Kafka's --add-scram parser would split on
+        passwords = {user: secrets.token_urlsafe(18) for user in (_config.ADMIN_USER, *self.users)}
+        _tls.write_private(self.dir / _CREDENTIALS, (json.dumps(passwords, indent=2) + "\n").encode())
+        security = _config.Security(files.ca, files.broker, passwords[_config.ADMIN_USER])
+        return security, _config.scram_format_arguments(passwords)
 
     def _spawn(self, java: str, node_id: int) -> None:
         node = self._node_dir(node_id)
@@ -259,7 +343,7 @@ class LocalCluster:
         try:
             _admin.create_topic(client, _PROBE_TOPIC, self.layout.brokers, self.replication_factor, None, left)
             _admin.write_acks_all(self.bootstrap_servers, _PROBE_TOPIC, self.layout.brokers,
-                                  max(10.0, deadline - time.monotonic()))
+                                  max(10.0, deadline - time.monotonic()), self._admin_security())
             _admin.delete_topic(client, _PROBE_TOPIC, max(10.0, deadline - time.monotonic()))
         except ClusterError as exc:
             raise ClusterError(f"the local cluster in {self.dir} registered its brokers but is not usable: "
@@ -356,7 +440,7 @@ class LocalCluster:
                                 self.layout.controller_port_of(i), i in alive, i in registered)
                    for i in self.ids]
         return ClusterStatus(str(self.dir), self._state.cluster_id, self._state.version,
-                             self.bootstrap_servers, brokers, topics)
+                             self.bootstrap_servers, brokers, topics, self.secure)
 
     def pids(self) -> dict[int, int]:
         """Node id -> pid of every running JVM of this cluster."""
@@ -381,4 +465,5 @@ class LocalCluster:
         _admin.delete_topic(self._client(), name, timeout)
 
     def __repr__(self) -> str:
-        return f"LocalCluster(dir={str(self.dir)!r}, brokers={self.layout.brokers}, port={self.layout.port})"
+        return (f"LocalCluster(dir={str(self.dir)!r}, brokers={self.layout.brokers}, port={self.layout.port}"
+                f"{', secure=True' if self.secure else ''})")

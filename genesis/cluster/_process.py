@@ -115,7 +115,18 @@ def is_running(pid: int | None, marker: str) -> bool:
         except ProcessLookupError:
             return False
         return True
-    return marker in cmdline  # a zombie's cmdline is empty
+    if not cmdline:
+        # empty: a zombie, or a child between fork and exec (right after spawn), which is starting
+        return _state_of(pid) not in ("Z", "X", "")
+    return marker in cmdline
+
+
+def _state_of(pid: int) -> str:
+    """The process state letter of /proc/<pid>/stat (R, S, Z...); '' when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def send_signal(pid: int, sig: signal.Signals) -> None:

@@ -31,6 +31,8 @@ class ClusterState:
     libs: str
     #: node id -> pid of its JVM (absent: never started or stopped)
     pids: dict[int, int] = field(default_factory=dict)
+    #: SASL_SSL + SCRAM client listener and ACLs (see _config.Security); absent in older files
+    secure: bool = False
 
     @property
     def layout(self) -> Layout:
