@@ -21,7 +21,24 @@ from . import errors
 from ._urls import StreamSpec
 
 log = logging.getLogger("genesis")
-_librdkafka_log = logging.getLogger("genesis.librdkafka")
+
+
+class LibrdkafkaLog:
+    """librdkafka's own log lines, demoted to DEBUG on the ``genesis.librdkafka`` logger.
+
+    Its warnings ("connection refused" while a broker restarts, ...) are transient
+    states that librdkafka retries; what does not heal reaches the user as a typed
+    error through :class:`ErrorLog`. Enable DEBUG on that logger to see them.
+    """
+
+    def __init__(self, name: str = "genesis.librdkafka") -> None:
+        self._log = logging.getLogger(name)
+
+    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._log.debug(msg, *args)
+
+
+_librdkafka_log = LibrdkafkaLog()
 
 #: a single alert can be ~100 KB (LSST estimates 82 KB) and a message may hold several
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024

@@ -6,7 +6,6 @@ replicated topic that accepts ``acks=all`` writes; an open port proves nothing.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Callable
 
@@ -14,10 +13,11 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
                                    ResourcePatternType, ResourceType)
 
+from .._kafka import LibrdkafkaLog
 from ..errors import ClusterError
 
-#: librdkafka logs here instead of stderr ("Connect to ... failed" while a broker is down is expected)
-_LOG = logging.getLogger("genesis.cluster.client")
+#: librdkafka logs here at DEBUG instead of stderr ("Connect to ... failed" while a broker is down is expected)
+_LOG = LibrdkafkaLog("genesis.cluster.client")
 
 
 def _conf(bootstrap: str, **extra: object) -> dict:
