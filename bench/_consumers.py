@@ -1,0 +1,263 @@
+"""The consumers the benchmarks time, one per process: ``python bench/_consumers.py KIND --bootstrap B --topic T``.
+
+Each reads ``topic`` into Python dicts (``raw``: bytes only) with a fresh group, prints ``READY``
+once it reads, and finally one JSON line: alerts, bytes, wall seconds from the first alert to
+the last (``seconds``; ``total_seconds`` includes joining the group), and CPU seconds of the
+process and its children. ``adc`` and ``hop`` run in the peers' venv (bench/.peers), which
+has no genesis, so this file imports genesis only inside the genesis kinds.
+
+Kinds: ``genesis``, ``genesis-asteroids`` (``gs.Pool(2)`` + the notebook's asteroid filter),
+``handwritten`` (confluent-kafka + ``fastavro.reader``), ``raw`` (confluent-kafka, no
+decoding), ``adc`` (adc-streaming + fastavro in user code), ``hop`` (hop-client; its Blob
+payload decoded with fastavro in user code), ``live`` (genesis on a topic being injected:
+latency from the ``genesis.sent_ns`` header and per-visit completion; ends after
+``--expect`` alerts or ``--timeout`` idle seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+
+def _group() -> str:
+    return f"bench-{uuid.uuid4().hex[:12]}"
+
+
+def _cpu() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _ready() -> None:
+    print("READY", flush=True)
+
+
+# --------------------------------------------------------------------------- throughput kinds
+# Each yields (alert_or_bytes, message_bytes) until the end of every partition.
+
+def genesis_alerts(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    import genesis.streaming as gs
+    with gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
+        _ready()
+        last = 0
+        for _, alert in stream(until_eos=True, timeout=args.timeout):
+            size = stream._stats.bytes  # counter, not the stats snapshot (which asks the brokers)
+            yield alert, size - last
+            last = size
+
+
+def genesis_asteroids(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    import genesis.streaming as gs
+    from genesis.filters import filter_asteroids
+    with gs.Pool(2) as workers, gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
+        _ready()
+        for _, alert in stream(until_eos=True, timeout=args.timeout, pool=workers, filter=filter_asteroids):
+            yield alert, 0
+        args.bytes_total = stream._stats.bytes
+        args.alerts_total = stream._stats.alerts
+
+
+def _confluent(args: argparse.Namespace, extra: dict | None = None) -> Iterator[Any]:
+    """Messages from a plain confluent-kafka consumer, until every assigned partition hit its end."""
+    from confluent_kafka import Consumer, KafkaError
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": _group(),
+                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
+                         "enable.auto.commit": False, **(extra or {})})
+    consumer.subscribe([args.topic])
+    _ready()
+    eof: set[int] = set()
+    try:
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            assigned = consumer.assignment()
+            if assigned and len(eof) >= len(assigned):
+                return
+            for msg in consumer.consume(500, 1.0):
+                if msg.error() is not None:
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add(msg.partition())
+                    continue
+                eof.discard(msg.partition())
+                deadline = time.monotonic() + args.timeout
+                yield msg
+    finally:
+        consumer.close()
+
+
+def handwritten(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    import fastavro
+    for msg in _confluent(args):
+        value = msg.value()
+        yield next(fastavro.reader(io.BytesIO(value))), len(value)
+
+
+def raw(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    for msg in _confluent(args):
+        value = msg.value()
+        yield value, len(value)
+
+
+def adc(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    import fastavro
+    from adc.consumer import Consumer, ConsumerConfig
+    consumer = Consumer(ConsumerConfig(broker_urls=args.bootstrap.split(","), group_id=_group(),
+                                       read_forever=False))
+    consumer.subscribe(args.topic)
+    _ready()
+    try:
+        for msg in consumer.stream():
+            value = msg.value()
+            yield next(fastavro.reader(io.BytesIO(value))), len(value)
+    finally:
+        consumer.close()
+
+
+def hop(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    import fastavro
+    from hop.io import StartPosition, Stream
+    first_broker = args.bootstrap.split(",")[0]  # hop takes one broker address
+    stream = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
+    with stream.open(f"kafka://{first_broker}/{args.topic}", "r", group_id=_group()) as consumer:
+        _ready()
+        for blob in consumer.read():  # no _format header: hop hands over a Blob of the raw bytes
+            value = blob.content
+            yield next(fastavro.reader(io.BytesIO(value))), len(value)
+
+
+def throughput(source: Callable[[argparse.Namespace], Iterator[tuple[Any, int]]], args: argparse.Namespace) -> dict:
+    t0 = time.monotonic()
+    cpu0 = _cpu()
+    n = size = 0
+    first = last = None
+    for _, nbytes in source(args):
+        now = time.monotonic()
+        first = first or now
+        last = now
+        n += 1
+        size += nbytes
+    end = time.monotonic()
+    cpu = _cpu() - cpu0
+    alerts = getattr(args, "alerts_total", n)
+    size = getattr(args, "bytes_total", size)
+    span = (last - first) if first and last and last > first else end - t0
+    return {"kind": args.kind, "alerts": alerts, "yielded": n, "bytes": size, "seconds": span,
+            "total_seconds": end - t0, "cpu_seconds": cpu, "alerts_per_s": alerts / span if span else 0.0,
+            "mb_per_s": size / 1e6 / span if span else 0.0}
+
+
+# --------------------------------------------------------------------------- live (latency, users)
+
+def live(args: argparse.Namespace) -> dict:
+    """Latency of alerts injected while reading: now - genesis.sent_ns, and per-visit completion."""
+    from datetime import datetime, timezone
+
+    import genesis.streaming as gs
+    url = f"kafka://{args.bootstrap}/{args.topic}"
+    latencies: list[float] = []
+    sent_by_visit: dict[int, list[int]] = {}
+    received_by_visit: dict[int, list[int]] = {}
+    seen: set[bytes] = set()
+    duplicates = 0
+    cpu0 = _cpu()
+    with gs.open(url, start_at=datetime.now(timezone.utc)) as stream:
+        announced = False
+        deadline = time.monotonic() + args.timeout + 600
+        while len(latencies) < args.expect and time.monotonic() < deadline:
+            for _, _alert, meta in stream(timeout=0.5 if not announced else args.timeout, metadata=True):
+                now = time.time_ns()
+                headers = dict(meta.headers)
+                if headers["genesis.id"] in seen:
+                    duplicates += 1
+                    continue
+                seen.add(headers["genesis.id"])
+                sent, visit = int(headers["genesis.sent_ns"]), int(headers["genesis.visit"])
+                latencies.append((now - sent) / 1e9)
+                sent_by_visit.setdefault(visit, []).append(sent)
+                received_by_visit.setdefault(visit, []).append(now)
+                if len(latencies) >= args.expect:
+                    break
+            if not announced and stream.assignment:
+                announced = True
+                _ready()
+            elif announced:
+                break  # idle for args.timeout seconds
+    return {"kind": "live", "alerts": len(latencies), "duplicates": duplicates, "cpu_seconds": _cpu() - cpu0,
+            "latency": _percentiles(latencies),
+            "visits": {str(v): _visit(sent_by_visit[v], received_by_visit[v], args.per_visit)
+                       for v in sorted(sent_by_visit)}}
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": pick(0.50), "p99": pick(0.99), "max": ordered[-1], "n": len(ordered)}
+
+
+def _visit(sent: list[int], received: list[int], expected: int) -> dict[str, Any]:
+    """Seconds from the visit's first send until 98% / 100% of its ``expected`` alerts were received,
+    and its lag: last receipt minus last send."""
+    start, arrivals = min(sent), sorted(received)
+    at = lambda share: ((arrivals[math.ceil(share * expected) - 1] - start) / 1e9  # noqa: E731
+                        if len(arrivals) >= math.ceil(share * expected) else None)
+    return {"alerts": len(arrivals), "t98_s": at(0.98), "t100_s": at(1.0), "lag_s": (arrivals[-1] - max(sent)) / 1e9}
+
+
+def profile(args: argparse.Namespace) -> dict:
+    """cProfile of genesis' consumer loop over the first ``--limit`` alerts: the functions with most own time."""
+    import cProfile
+    import pstats
+
+    import genesis.streaming as gs
+    with gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
+        _ready()
+        for _ in stream(limit=1, timeout=args.timeout):  # join the group outside the profile
+            pass
+        profiler = cProfile.Profile()
+        t0 = time.monotonic()
+        profiler.enable()
+        n = 1 + sum(1 for _ in stream(limit=args.limit - 1, timeout=args.timeout))
+        profiler.disable()
+        seconds = time.monotonic() - t0
+    stats = pstats.Stats(profiler).stats
+    total = sum(row[2] for row in stats.values())
+    top = sorted(stats.items(), key=lambda item: -item[1][2])[:8]
+    return {"kind": "profile", "alerts": n, "seconds": seconds,
+            "top": [{"function": f"{Path(f).name}:{line}({name})", "calls": row[1], "tottime": row[2],
+                     "share": row[2] / total} for (f, line, name), row in top]}
+
+
+KINDS: dict[str, Callable[[argparse.Namespace], Iterator[tuple[Any, int]]]] = {
+    "genesis": genesis_alerts, "genesis-asteroids": genesis_asteroids, "handwritten": handwritten, "raw": raw,
+    "adc": adc, "hop": hop,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=[*KINDS, "live", "profile"])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", default="medium")
+    parser.add_argument("--timeout", type=float, default=30, help="idle seconds before giving up")
+    parser.add_argument("--expect", type=int, default=0, help="live: stop after this many alerts")
+    parser.add_argument("--limit", type=int, default=5000, help="profile: alerts to profile")
+    parser.add_argument("--per-visit", type=int, default=10000, help="live: alerts per visit")
+    args = parser.parse_args()
+    special = {"live": live, "profile": profile}
+    result = special[args.kind](args) if args.kind in special else throughput(KINDS[args.kind], args)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
