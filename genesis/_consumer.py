@@ -38,6 +38,17 @@ def _check_start_at(start_at: Any) -> None:
         "(the last N alerts of each partition)")
 
 
+def start_offset(consumer: Consumer, tp: TopicPartition, start_at: datetime | int, timeout: float) -> int:
+    """The offset of ``tp`` where an explicit ``start_at`` (a datetime, or -N) begins."""
+    if isinstance(start_at, datetime):
+        when = start_at if start_at.tzinfo else start_at.replace(tzinfo=timezone.utc)
+        found = consumer.offsets_for_times([TopicPartition(tp.topic, tp.partition, int(when.timestamp() * 1000))],
+                                           timeout=timeout)
+        return found[0].offset if found[0].offset >= 0 else OFFSET_END
+    low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+    return max(low, high + start_at)
+
+
 class Stream(AlertStream):
     """An open alert stream; iterate ``stream(...)`` (or the stream itself) for ``(idx, alert)``.
 
@@ -59,6 +70,10 @@ class Stream(AlertStream):
         self._eof: set[tuple[str, int]] = set()
         self._seeked: set[tuple[str, int]] = set()
         self._assigned_at: float | None = None
+        #: True: when partitions are revoked, commit everything handed over so far, as ``commit()`` would.
+        #: Right only for loops that finish each alert before asking for the next (revocation happens
+        #: while the stream fetches, i.e. between alerts), as :func:`genesis.scaleout.run_group` does.
+        self.commit_on_revoke = False
         self._errors = ErrorLog(spec.bootstrap_servers)
 
         explicit = not isinstance(start_at, str)
@@ -97,7 +112,7 @@ class Stream(AlertStream):
         for tp in partitions:
             key = (tp.topic, tp.partition)
             if not isinstance(self.start_at, str) and key not in self._seeked:
-                tp.offset = self._explicit_offset(consumer, tp)
+                tp.offset = start_offset(consumer, tp, self.start_at, self.connect_timeout)
                 self._seeked.add(key)
             self._assigned.add(key)
             self._eof.discard(key)
@@ -106,18 +121,10 @@ class Stream(AlertStream):
         if self._assigned and self._assigned_at is None:
             self._assigned_at = time.monotonic()
 
-    def _explicit_offset(self, consumer: Consumer, tp: TopicPartition) -> int:
-        if isinstance(self.start_at, datetime):
-            when = self.start_at if self.start_at.tzinfo else self.start_at.replace(tzinfo=timezone.utc)
-            found = consumer.offsets_for_times(
-                [TopicPartition(tp.topic, tp.partition, int(when.timestamp() * 1000))],
-                timeout=self.connect_timeout)
-            return found[0].offset if found[0].offset >= 0 else OFFSET_END
-        low, high = consumer.get_watermark_offsets(tp, timeout=self.connect_timeout)
-        return max(low, high + self.start_at)
-
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if self.commit_on_revoke:
+            self._tracker.mark()
         unsent = self._tracker.unsent(revoked)
         if unsent:
             try:

@@ -1,9 +1,12 @@
-"""Process pools for decoding and filtering in parallel.
+"""Process pools for decoding and filtering in parallel, and waiting on them with a way out.
 
 ``stream(pool=...)`` accepts ``gs.Pool(n)``, a ``multiprocessing.Pool`` or a
-``concurrent.futures.ProcessPoolExecutor``: anything with ``imap`` or ``map``.
-Results come back in submission order, so alerts of a partition reach the user
-in offset order whatever order the workers finish in.
+``concurrent.futures.ProcessPoolExecutor``. Every chunk of work becomes one
+task whose result is awaited in submission order, so alerts of a partition
+reach the user in offset order whatever order the workers finish in. Waiting
+is done in short slices, between which the pool's health is checked: a worker
+killed by the OOM killer or a pool closed under the stream raises
+:class:`WorkerLost` instead of hanging forever (a lost task never completes).
 """
 
 from __future__ import annotations
@@ -11,14 +14,42 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from typing import Any, Callable, Iterable, Iterator
+import threading
+import time
+from concurrent.futures import CancelledError, Future
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterator
 
 from .errors import ConfigError
 
+#: how long one wait on a worker result may block before the pool's health is checked
+_SLICE = 0.5
 
-def _ignore_sigint() -> None:
+
+class WorkerLost(RuntimeError):
+    """A task will never complete: its worker died or the pool was closed."""
+
+
+def exit_with_parent(on_orphaned: Callable[[], None] | None = None, grace: float = 10.0) -> None:
+    """Never outlive the parent: when it dies, call ``on_orphaned`` (to stop cleanly), then
+    exit after ``grace`` seconds at the latest (or at once without ``on_orphaned``)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        if on_orphaned is not None:
+            on_orphaned()
+            time.sleep(grace)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="genesis-parent-watch", daemon=True).start()
+
+
+def _init_worker() -> None:
     # Ctrl-C belongs to the parent: it closes the stream and the pool; workers just go.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
 
 
 class Pool:
@@ -31,15 +62,26 @@ class Pool:
                 ...
 
     ``start_method`` is ``"fork"``, ``"spawn"`` or ``"forkserver"`` (default: the
-    platform's). Filters defined in a notebook work with all of them.
+    platform's). Filters defined in a notebook or in ``__main__`` work with all of
+    them. Workers also exit if the parent process dies (no orphans).
     """
 
     def __init__(self, processes: int | None = None, start_method: str | None = None) -> None:
+        if processes is not None and (not isinstance(processes, int) or processes < 1):
+            raise ConfigError(f"processes must be a positive integer, not {processes!r}")
         self.processes = processes or os.cpu_count() or 1
         ctx = multiprocessing.get_context(start_method)
-        self._pool = ctx.Pool(self.processes, initializer=_ignore_sigint)
+        self._pool = ctx.Pool(self.processes, initializer=_init_worker)
 
-    def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current workers."""
+        return [p.pid for p in self._pool._pool]
+
+    def apply_async(self, func: Callable[..., Any], args: tuple = ()) -> Any:
+        return self._pool.apply_async(func, args)
+
+    def imap(self, func: Callable[[Any], Any], iterable: Any, chunksize: int = 1) -> Iterator[Any]:
         return self._pool.imap(func, iterable, chunksize)
 
     def close(self) -> None:
@@ -63,11 +105,40 @@ def pool_size(pool: Any) -> int:
     return 4
 
 
-def submit(pool: Any, func: Callable[[Any], Any], chunks: list[Any]) -> Iterator[Any]:
-    """Start ``func`` on every chunk in ``pool``; iterate the results in order."""
-    if hasattr(pool, "imap"):
-        return pool.imap(func, chunks)
-    if hasattr(pool, "map"):
-        return iter(pool.map(func, chunks))
-    raise ConfigError(f"pool= needs an object with imap or map (gs.Pool, multiprocessing.Pool, "
-                    f"ProcessPoolExecutor), not {type(pool).__name__}")
+class Task:
+    """One chunk of work in a pool; :meth:`result` waits for it, checking the pool meanwhile."""
+
+    def __init__(self, pool: Any, func: Callable[[Any], Any], chunk: Any) -> None:
+        self._mp = getattr(pool, "_pool", pool)  # gs.Pool wraps a multiprocessing.Pool
+        if hasattr(pool, "apply_async"):
+            self._handle: Any = pool.apply_async(func, (chunk,))
+            self._workers = list(getattr(self._mp, "_pool", []))  # the processes alive at submission
+        elif hasattr(pool, "submit"):
+            self._handle = pool.submit(func, chunk)
+            self._workers = []
+        else:
+            raise ConfigError(f"pool= needs a process pool (gs.Pool, multiprocessing.Pool, "
+                              f"ProcessPoolExecutor), not {type(pool).__name__}")
+
+    def result(self) -> Any:
+        """The task's return value; re-raises what the task raised; :class:`WorkerLost` if it never will."""
+        while True:
+            try:
+                if isinstance(self._handle, Future):
+                    return self._handle.result(timeout=_SLICE)
+                return self._handle.get(timeout=_SLICE)
+            except (TimeoutError, multiprocessing.TimeoutError):
+                self._check()
+            except (BrokenProcessPool, CancelledError) as exc:
+                raise WorkerLost(f"the process pool broke or was shut down ({type(exc).__name__}: {exc})") from None
+
+    def _check(self) -> None:
+        # multiprocessing pools replace a dead worker silently, and its task is never run again
+        if getattr(self._mp, "_state", None) == "TERMINATE" and not self._handle.ready():
+            raise WorkerLost("the process pool was closed or terminated while alerts were being filtered")
+        dead = [w for w in self._workers if w.exitcode is not None]
+        if dead and not self._handle.ready():
+            code = dead[0].exitcode
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            raise WorkerLost(f"a worker process (pid {dead[0].pid}) died ({how}, e.g. out of memory or a crash "
+                             "in native code) while alerts were being filtered")

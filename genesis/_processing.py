@@ -2,11 +2,14 @@
 
 Only this runs in the workers; what travels back is the filter's verdict on
 each record, never the whole decoded alert unless the filter keeps it (pickling
-a 60 KB alert costs more than decoding it).
+a 60 KB alert costs more than decoding it). Results travel cloudpickled, so an
+exception class or a return value defined in ``__main__`` or a notebook comes
+back intact also from *spawn* workers, where plain pickle would fail on it.
 """
 
 from __future__ import annotations
 
+import pickle
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -53,8 +56,17 @@ class Processor:
             self._blob = cloudpickle.dumps((self.decoder, self.filter))
         return _restore, (self._blob,)
 
-    def __call__(self, chunk: list[Raw]) -> list[Outcome]:
-        return [self.process(key, value) for key, value in chunk]
+    def __call__(self, chunk: list[Raw]) -> bytes:
+        """Process a chunk in a worker; the outcomes, pickled (read them with :func:`load_outcomes`)."""
+        outcomes = [self.process(key, value) for key, value in chunk]
+        try:  # plain pickle is faster; it fails on classes made by value (a spawn worker's __main__)
+            return pickle.dumps(outcomes, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            pass
+        try:
+            return cloudpickle.dumps(outcomes)
+        except Exception:  # find the culprit, so the error names its message
+            return cloudpickle.dumps([_sendable(o) for o in outcomes])
 
     def process(self, key: bytes | None, value: bytes | None) -> Outcome:
         try:
@@ -77,6 +89,29 @@ class Processor:
         return Outcome(len(records), kept)
 
 
+def load_outcomes(blob: bytes) -> list[Outcome]:
+    """The outcomes a worker sent back (:meth:`Processor.__call__`)."""
+    return pickle.loads(blob)
+
+
+def _sendable(outcome: Outcome) -> Outcome:
+    """``outcome``, or a filter error at its first kept value that cannot be sent back."""
+    try:
+        cloudpickle.dumps(outcome)
+        return outcome
+    except Exception as exc:
+        good: list[tuple[int, Any]] = []
+        for i, value in outcome.kept or ():
+            try:
+                cloudpickle.dumps(value)
+            except Exception:
+                return Outcome(outcome.n, good, filter_error=f"the filter returned a value that cannot be sent "
+                               f"back from the worker process ({type(exc).__name__}: {exc})", failed_at=i)
+            good.append((i, value))
+        return Outcome(outcome.n, good, filter_error=f"the outcome cannot be sent back from the worker process "
+                       f"({type(exc).__name__}: {exc})", failed_at=0)
+
+
 _WORKER_CACHE: dict[bytes, Processor] = {}
 
 
@@ -93,7 +128,7 @@ def _restore(blob: bytes) -> Processor:
 
 
 def _portable(exc: BaseException) -> BaseException | str:
-    """The exception itself if it survives pickling (to cross back from a worker), else its text."""
+    """The exception itself if it survives cloudpickling (to cross back from a worker), else its text."""
     try:
         cloudpickle.loads(cloudpickle.dumps(exc))
         return exc

@@ -11,6 +11,7 @@ at-least-once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -20,9 +21,11 @@ from typing import Any, Callable, Iterator
 
 from . import errors
 from ._offsets import OffsetTracker
-from ._parallel import pool_size, submit
-from ._processing import Outcome, Processor
+from ._parallel import Task, WorkerLost, pool_size
+from ._processing import Outcome, Processor, load_outcomes
 from ._progress import ProgressBar
+
+log = logging.getLogger("genesis")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +177,14 @@ class AlertStream:
                     if until_eos and bar.total is None:
                         bar.set_total(self._backlog() + self._stats.alerts)
                 self._admit(pipeline.push(fetched) if pipeline is not None else fetched)
+        except BaseException as exc:
+            if pipeline is not None and not isinstance(exc, GeneratorExit):
+                # failing (a worker died, Ctrl-C, ...): do not wait for the workers; the
+                # in-flight messages stay fetched-but-unprocessed and are redone on the next call
+                self._admit(pipeline.abandon())
+            raise
         finally:
-            if pipeline is not None:  # finished work is kept for the next call, not lost
+            if pipeline is not None:  # break / limit / the end: finished work is kept for the next call
                 self._admit(pipeline.drain())
             bar.close()
 
@@ -257,13 +266,19 @@ class AlertStream:
 
 
 class _Pipeline:
-    """Keeps pool workers busy: up to two fetched batches in flight while the user gets the previous one."""
+    """Keeps pool workers busy: up to two fetched batches in flight while the user gets the previous one.
+
+    Messages leave the pipeline in the order they entered it, processed (``outcome``
+    set) or, when abandoned, unprocessed (``outcome`` None: processed again later).
+    Either way none is lost, which the offset tracker relies on: a fetched message
+    that never came back would hold its partition's commits back for good.
+    """
 
     def __init__(self, pool: Any, processor: Processor) -> None:
         self.pool = pool
         self.processor = processor
         self.workers = pool_size(pool)
-        self._inflight: deque[tuple[list[_Message], Iterator[list[Outcome]]]] = deque()
+        self._inflight: deque[list[tuple[list[_Message], Task]]] = deque()
 
     @property
     def busy(self) -> bool:
@@ -274,21 +289,46 @@ class _Pipeline:
         (or the remaining one when nothing new arrived)."""
         if batch:
             size = max(1, min(50, -(-len(batch) // (2 * self.workers))))
-            chunks = [[m.raw for m in batch[i:i + size]] for i in range(0, len(batch), size)]
-            self._inflight.append((batch, submit(self.pool, self.processor, chunks)))
+            chunks = [batch[i:i + size] for i in range(0, len(batch), size)]
+            self._inflight.append([(chunk, Task(self.pool, self.processor, [m.raw for m in chunk]))
+                                   for chunk in chunks])
         if len(self._inflight) >= 2 or (not batch and self._inflight):
             return self._collect()
         return []
 
     def _collect(self) -> list[_Message]:
-        batch, results = self._inflight.popleft()
-        outcomes = [o for chunk in results for o in chunk]
-        for msg, outcome in zip(batch, outcomes):
-            msg.outcome, msg.processor = outcome, self.processor
-        return batch
+        """Wait for the oldest batch; raise :class:`errors.FilterError` if a worker failed on it."""
+        tasks = self._inflight[0]
+        for chunk, task in tasks:
+            if chunk[0].outcome is not None:  # collected before an error in a later chunk
+                continue
+            try:
+                outcomes = load_outcomes(task.result())
+            except Exception as exc:
+                first = chunk[0]
+                what = str(exc) if isinstance(exc, WorkerLost) else f"{type(exc).__name__}: {exc}"
+                raise errors.FilterError(
+                    f"a pool worker failed on the messages from {first.tp[0]}[{first.tp[1]}]@{first.offset} on: "
+                    f"{what}; nothing from there on is committed", topic=first.tp[0], partition=first.tp[1],
+                    offset=first.offset) from (None if isinstance(exc, WorkerLost) else exc)
+            for msg, outcome in zip(chunk, outcomes):
+                msg.outcome, msg.processor = outcome, self.processor
+        self._inflight.popleft()
+        return [m for chunk, _ in tasks for m in chunk]
 
     def drain(self) -> list[_Message]:
+        """Every in-flight message, processed if the workers can finish it, else unprocessed."""
         done = []
-        while self._inflight:
-            done.extend(self._collect())
+        try:
+            while self._inflight:
+                done.extend(self._collect())
+        except errors.GenesisError as exc:
+            log.warning("in-flight alerts will be processed again on the next call: %s", exc)
+            done.extend(self.abandon())
         return done
+
+    def abandon(self) -> list[_Message]:
+        """Every in-flight message, without waiting for the workers (unfinished ones unprocessed)."""
+        left = [m for tasks in self._inflight for chunk, _ in tasks for m in chunk]
+        self._inflight.clear()
+        return left

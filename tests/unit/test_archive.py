@@ -1,6 +1,5 @@
 """file:// archives through the streaming API, on the real alert files (no Kafka)."""
 
-import io
 import tarfile
 
 import fastavro
