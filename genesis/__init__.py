@@ -9,8 +9,8 @@ The public surface::
 
 from . import errors
 from .auth import Auth
-from .streaming import Metadata, Pool, Stats, Stream, Writer, open
+from .streaming import Metadata, Pool, Stats, Stream, Writer, dedup, open
 
 __version__ = "0.1.0"
 
-__all__ = ["open", "Pool", "Stream", "Writer", "Metadata", "Stats", "Auth", "errors", "__version__"]
+__all__ = ["open", "Pool", "dedup", "Stream", "Writer", "Metadata", "Stats", "Auth", "errors", "__version__"]

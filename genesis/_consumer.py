@@ -25,6 +25,14 @@ log = logging.getLogger("genesis")
 
 _BATCH = 500          # messages per consume() call
 _POLL_SECONDS = 0.25  # how long one consume() may block: bounds the reaction to stop() and Ctrl-C
+#: how long a synchronous commit waits for a group coordinator that is moving or restarting
+_COMMIT_WAIT = 120.0
+#: commit errors that heal by waiting: the coordinator is being elected, moves, or its brokers restart
+_COMMIT_RETRIABLE = {KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+                     KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT,
+                     KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+#: the group moved on (session expired, rebalance): these partitions are re-read from the last commit
+_COMMIT_STALE = {KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.REBALANCE_IN_PROGRESS}
 
 
 def _check_start_at(start_at: Any) -> None:
@@ -161,18 +169,39 @@ class Stream(AlertStream):
             self._send(unsent, asynchronous)
 
     def _send(self, offsets: dict[tuple[str, int], int], asynchronous: bool) -> None:
+        """Commit ``offsets``; a synchronous commit waits out a coordinator outage (up to ``_COMMIT_WAIT`` s).
+
+        If the group moved on meanwhile (the session expired, a rebalance is under way), the
+        offsets stay unsent and a warning says so: the next ``commit()``, revocation or
+        ``close()`` sends them, or those alerts come again (duplicates, never loss).
+        """
         tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        deadline = time.monotonic() + _COMMIT_WAIT
+        while True:
+            err, topic = self._commit_once(tps, asynchronous)
+            if err is None:
+                break
+            code = err.code()
+            if code in _COMMIT_STALE or (asynchronous and code in _COMMIT_RETRIABLE):
+                log.warning("offsets not committed now (%s); alerts since the last commit may come again", err.str())
+                return
+            if code not in _COMMIT_RETRIABLE or time.monotonic() > deadline:
+                raise translate(err, brokers=self.spec.bootstrap_servers, topic=topic, context=" while committing offsets")
+            log.warning("commit failed (%s); retrying until the group coordinator is back", err.str())
+            time.sleep(0.5)
+        if not asynchronous:
+            self._tracker.sent(offsets)
+
+    def _commit_once(self, tps: list[TopicPartition], asynchronous: bool) -> tuple[KafkaError | None, str | None]:
+        """One commit attempt: the first error (and its topic), or ``(None, None)``."""
         try:
             result = self._consumer.commit(offsets=tps, asynchronous=asynchronous)
         except KafkaException as exc:
+            if exc.args and isinstance(exc.args[0], KafkaError):
+                return exc.args[0], None
             raise translate(exc, brokers=self.spec.bootstrap_servers, context=" while committing offsets") from None
-        if asynchronous:
-            return
         failed = [tp for tp in result or [] if tp.error is not None]
-        if failed:
-            raise translate(failed[0].error, brokers=self.spec.bootstrap_servers, topic=failed[0].topic,
-                            context=" while committing offsets")
-        self._tracker.sent(offsets)
+        return (failed[0].error, failed[0].topic) if failed else (None, None)
 
     # ------------------------------------------------------------------ the hooks of AlertStream
     def _fetch(self) -> list[_Message]:

@@ -21,12 +21,13 @@ from typing import Any, Callable, Mapping
 from . import errors
 from .errors import ConfigError
 from ._consumer import Stream
+from .dedup import dedup
 from ._stream import Metadata, Stats
 from ._parallel import Pool
 from ._producer import Writer
 from ._urls import StreamSpec, parse_url
 
-__all__ = ["open", "Pool", "Stream", "Writer", "Metadata", "Stats", "StreamSpec", "parse_url", "errors"]
+__all__ = ["open", "Pool", "dedup", "Stream", "Writer", "Metadata", "Stats", "StreamSpec", "parse_url", "errors"]
 
 log = logging.getLogger("genesis")
 

@@ -51,6 +51,13 @@ def start_cluster(directory: Path, brokers: int = 3, **kwargs) -> LocalCluster:
 
 
 @pytest.fixture(scope="session")
+def cluster_starter() -> Callable[..., LocalCluster]:
+    """``cluster_starter(directory, brokers=3, **kwargs)``: start a private cluster on free ports
+    (for module-scoped fixtures, which cannot use the function-scoped ``fresh_cluster``)."""
+    return start_cluster
+
+
+@pytest.fixture(scope="session")
 def free_base_port() -> Callable[[int], int]:
     """``free_base_port(n)``: a base port with n free client ports and n free controller ports."""
     return find_free_base_port
