@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,12 @@ def data_dir() -> Path:
     if path is None:
         pytest.fail("real alert data not found: set GENESIS_ALERTS or check out beside ../shared/data")
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (CI's time limit, a killed job) ends the run like Ctrl-C, so fixtures tear down
+    their Kafka clusters and processes instead of leaving them behind."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
