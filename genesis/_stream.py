@@ -102,6 +102,16 @@ class AlertStream:
         self._closed = False
         self._stats = Stats()
 
+    @property
+    def decoder(self) -> Any:
+        """What turns a message into alerts (``decode(value, key) -> list``); replace it to read a
+        format of your own. It runs in the pool workers too, so it must be picklable."""
+        return self._decoder
+
+    @decoder.setter
+    def decoder(self, decoder: Any) -> None:
+        self._decoder = decoder
+
     def _fetch(self) -> list[_Message]:
         raise NotImplementedError
 

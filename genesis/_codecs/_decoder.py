@@ -66,7 +66,7 @@ class Decoder:
             raise DecodeError("empty message: it has no value")
         first = value[0]
         if first == 0:
-            return decode_wire(value, self._schema_by_id)
+            return decode_wire(value, self.schema_by_id)
         if first in JSON_START:
             return decode_json(value)
         raise DecodeError(f"unknown message format (first bytes {value[:8].hex(' ')}): expected an "
@@ -85,7 +85,8 @@ class Decoder:
             self._not_schemas.put(key, _NOT_A_SCHEMA)
             return None
 
-    def _schema_by_id(self, schema_id: int) -> Any:
+    def schema_by_id(self, schema_id: int) -> Any:
+        """The parsed schema registered under ``schema_id`` (directory first, then registry), cached."""
         schema = self._by_id.get(schema_id)
         if schema is not None:
             return schema

@@ -118,8 +118,8 @@ class Received:
 class KeepRaw:
     """A decoder that keeps each record's message beside it.
 
-    Stop-gap until the reading API hands out raw messages (a ``raw=True`` option of ``stream()`` is proposed): installed in
-    place of the stream's decoder, so it also runs in pool workers.
+    Installed as the stream's decoder, so it also runs in pool workers; the user's filter
+    sees the plain alert through :class:`OnAlert`.
     """
 
     def __init__(self, decoder: Any) -> None:
@@ -130,7 +130,7 @@ class KeepRaw:
         return [Received(r, value, key, len(records)) for r in records]
 
     def schema_by_id(self, schema_id: int) -> Any:
-        return self.decoder._schema_by_id(schema_id)
+        return self.decoder.schema_by_id(schema_id)
 
 
 class OnAlert:
@@ -238,19 +238,6 @@ def run(args: argparse.Namespace) -> int:
     return consume(args)
 
 
-def commit(stream: Any) -> None:
-    """``stream.commit()``, except that a rebalance in progress is not an error: what was marked
-    stays marked and goes out with the next commit, the revocation or the close."""
-    from ..errors import BrokerError
-
-    try:
-        stream.commit()
-    except BrokerError as exc:
-        if "REBALANCE_IN_PROGRESS" not in str(exc):
-            raise
-        print("genesis consume: commit postponed (the group is rebalancing)", file=sys.stderr)
-
-
 def consume(args: argparse.Namespace) -> int:
     """One consumer: read, write out, commit what was written."""
     from ..streaming import open as gs_open
@@ -260,9 +247,9 @@ def consume(args: argparse.Namespace) -> int:
     with gs_open(args.url, start_at=args.start_at, schemas=args.schemas,
                  schema_registry=args.schema_registry) as stream:
         if args.format == "avro":
-            stream._decoder = KeepRaw(stream._decoder)  # stop-gap, see KeepRaw
+            stream.decoder = KeepRaw(stream.decoder)
             flt = OnAlert(flt)
-        out = Output(args.format, args.output, args.no_cutouts, stream._decoder, progress=not args.no_progress)
+        out = Output(args.format, args.output, args.no_cutouts, stream.decoder, progress=not args.no_progress)
         n = 0
         try:
             for _, item in stream(timeout=timeout, limit=args.limit, until_eos=args.until_eos,
@@ -271,13 +258,13 @@ def consume(args: argparse.Namespace) -> int:
                 n += 1
                 if args.commit and n % COMMIT_EVERY == 0:
                     out.flush()
-                    commit(stream)
+                    stream.commit()
         except BrokenPipeError:  # `genesis consume ... | head`: the reader is gone; stop quietly
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush is silent
             return 0
         out.flush()
         if args.commit:
-            commit(stream)
+            stream.commit()
     if args.output is not None:
         print(f"wrote {n} alerts to {args.output}", file=sys.stderr)
     return 0

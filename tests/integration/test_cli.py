@@ -120,9 +120,6 @@ def test_consume_commit_then_topics_lag(demo, small_alerts) -> None:
     assert f"consumer group '{group}'" in table and table.splitlines()[-1].split()[-1] == "0"
 
 
-@pytest.mark.xfail(reason="Stream.close() raises when its final commit meets REBALANCE_IN_PROGRESS "
-                          "(a process leaving while the other joins); needs a retry in genesis/_stream.py",
-                   strict=False)
 def test_consume_processes_share_the_group(demo, small_alerts) -> None:
     group = f"cli-{uuid.uuid4().hex[:8]}"
     done = genesis("consume", url(demo, group=group), "--start-at", "earliest", "--until-eos", "--commit",
