@@ -126,7 +126,7 @@ class Stream(AlertStream):
             self._eof.discard(key)
             self._generation[key] = self._generation.get(key, 0) + 1
         consumer.incremental_assign(partitions)
-        if self._assigned and self._assigned_at is None:
+        if partitions:  # new work: the idle clock of stream(timeout=) starts again
             self._assigned_at = time.monotonic()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

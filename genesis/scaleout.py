@@ -24,6 +24,7 @@ parent: if it dies, they stop cleanly too and exit.
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -38,6 +39,8 @@ from typing import Any, Callable
 import cloudpickle
 
 from .errors import ConfigError
+
+log = logging.getLogger("genesis")
 
 #: seconds the processes get to finish cleanly after Ctrl-C / SIGTERM before they are killed
 GRACE = 30.0
@@ -198,13 +201,8 @@ class _Supervisor:
         try:
             try:
                 for i in range(self.n):
-                    receive, send = self.ctx.Pipe(duplex=False)
-                    proc = self.ctx.Process(target=_child, args=(i, self.job, send), name=f"genesis-consumer-{i}")
-                    proc.start()
-                    send.close()
-                    procs.append(proc)
-                    pipes[receive] = i
-                self._collect(procs, pipes, reports)
+                    self._spawn(i, procs, pipes)
+                self._collect(procs, pipes, reports, replace=True)
             except KeyboardInterrupt:
                 interrupted = True
                 self._stop(procs)
@@ -215,10 +213,24 @@ class _Supervisor:
         return GroupReport(self.group, [self._report(i, p, reports.get(i)) for i, p in enumerate(procs)],
                            time.monotonic() - t0, interrupted)
 
-    @staticmethod
-    def _collect(procs: list[Any], pipes: dict[Connection, int], reports: dict[int, dict],
-                 deadline: float | None = None) -> None:
-        """Read reports until every process has ended (or ``deadline``)."""
+    def _spawn(self, index: int, procs: list[Any], pipes: dict[Connection, int]) -> None:
+        receive, send = self.ctx.Pipe(duplex=False)
+        proc = self.ctx.Process(target=_child, args=(index, self.job, send), name=f"genesis-consumer-{index}")
+        proc.start()
+        send.close()
+        procs.append(proc)
+        pipes[receive] = index
+
+    def _collect(self, procs: list[Any], pipes: dict[Connection, int], reports: dict[int, dict],
+                 deadline: float | None = None, replace: bool = False) -> None:
+        """Read reports until every process has ended (or ``deadline``).
+
+        With ``replace``, a process killed by a signal (no report) is replaced by a new one in
+        the group, at most ``n`` times in all: the survivors may already have caught up and
+        ended (``until_eos``), and the killed one's partitions must still be read from its
+        last commit.
+        """
+        replaced: set[int] = set()
         while any(p.is_alive() for p in procs) or pipes:
             if deadline is not None and time.monotonic() > deadline:
                 return
@@ -230,8 +242,14 @@ class _Supervisor:
                         pass
                     ready.close()
                     del pipes[ready]
-            for p in procs:
+            for i, p in enumerate(list(procs)):
                 p.join(timeout=0)
+                if (replace and p.exitcode is not None and p.exitcode < 0 and i not in reports
+                        and i not in replaced and len(replaced) < self.n and i not in pipes.values()):
+                    replaced.add(i)
+                    log.warning("consumer process %d (pid %d) was killed by signal %d; starting a replacement",
+                                i, p.pid, -p.exitcode)
+                    self._spawn(len(procs), procs, pipes)
 
     @staticmethod
     def _stop(procs: list[Any]) -> None:

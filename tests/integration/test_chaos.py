@@ -310,7 +310,7 @@ def test_consumer_killed_after_commits_resumes_with_its_group(chaos, tmp_path):
     assert committed and not finished
 
     # the idle clock starts at the assignment, after the dead member's session (10 s) expired
-    subprocess.run([sys.executable, str(script), url, str(every), str(second), "12"], check=True, timeout=300)
+    subprocess.run([sys.executable, str(script), url, str(every), str(second), "25"], check=True, timeout=300)
     resumed, _, finished = consumer_log(second)
     assert finished
 

@@ -82,7 +82,8 @@ def test_three_processes_share_medium_and_a_killed_one_loses_nothing(demo, tmp_p
     print(report)
     assert "pid" in victim, "no process was killed"
     by_pid = records(tmp_path)
-    assert len(report.processes) == 3 and len(by_pid) == 3
+    # the killed process is replaced by a fourth (the survivors may have caught up and ended)
+    assert len(report.processes) == 4 and len(by_pid) in (3, 4)
     dead = [p for p in report.processes if p.pid == victim["pid"]]
     assert dead and dead[0].exitcode == -signal.SIGKILL and dead[0].handled is None
     assert all(p.exitcode == 0 and p.error is None for p in report.processes if p.pid != victim["pid"])
