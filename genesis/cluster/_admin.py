@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
                                    ResourcePatternType, ResourceType)
 
@@ -60,6 +60,18 @@ def partition(client: AdminClient, topic: str, index: int, timeout: float = 5.0)
     if meta is None or meta.error is not None or index not in meta.partitions:
         raise ClusterError(f"topic {topic!r} has no partition {index}")
     return meta.partitions[index]
+
+
+def committed(bootstrap: str, topic: str, group: str, security: dict | None = None,
+              timeout: float = 10.0) -> dict[int, int]:
+    """Partition -> offset committed by ``group`` on ``topic`` (partitions without a commit left out)."""
+    consumer = Consumer(_conf(bootstrap, **{"group.id": group, **(security or {})}))
+    try:
+        parts = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+        got = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=timeout)
+        return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
+    finally:
+        consumer.close()
 
 
 def _topic_ready(client: AdminClient, name: str, partitions: int | None) -> bool:

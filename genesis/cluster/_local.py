@@ -464,6 +464,10 @@ class LocalCluster:
         """Delete ``name`` if it exists; wait until the metadata no longer lists it."""
         _admin.delete_topic(self._client(), name, timeout)
 
+    def committed(self, topic: str, group: str) -> dict[int, int]:
+        """Partition -> offset committed by ``group`` on ``topic`` (partitions without a commit left out)."""
+        return _admin.committed(self.bootstrap_servers, topic, group, self._admin_security())
+
     def __repr__(self) -> str:
         return (f"LocalCluster(dir={str(self.dir)!r}, brokers={self.layout.brokers}, port={self.layout.port}"
                 f"{', secure=True' if self.secure else ''})")

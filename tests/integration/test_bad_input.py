@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 import genesis.streaming as gs
 from genesis import errors
@@ -77,14 +77,6 @@ def open_bad(cluster: LocalCluster, topic: str, data_dir: Path, group: str | Non
     return gs.open(cluster.url(topic, group), start_at="earliest", schemas=data_dir / "lsst" / "schema", **options)
 
 
-def committed(cluster: LocalCluster, topic: str, group: str) -> int:
-    """The offset ``group`` committed for ``topic[0]``."""
-    c = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": group})
-    try:
-        return c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
-    finally:
-        c.close()
-
 
 def good_candids(produced: list[Packet]) -> list[int]:
     """The candids of the good packets, in topic order."""
@@ -106,7 +98,7 @@ def test_raise_names_topic_partition_offset_and_why(cluster, bad_topic, data_dir
     assert got == good_candids(produced)[:1]
     assert (err.topic, err.partition, err.offset) == (topic, 0, 1)
     assert "truncated" in err.reason and f"{topic}[0]@1" in str(err) and "errors='skip'" in str(err)
-    assert committed(cluster, topic, group) == 1  # never past the packet that failed
+    assert cluster.committed(topic, group).get(0) == 1  # never past the packet that failed
 
 
 # ------------------------------------------------------------------ a function
@@ -153,7 +145,7 @@ def test_skip_counts_logs_and_commits_past_bad_packets(cluster, bad_topic, data_
             stream.commit()
             assert stream.stats.skipped == BAD
     assert got == good_candids(produced)
-    assert committed(cluster, topic, group) == len(produced)  # past every skipped packet
+    assert cluster.committed(topic, group).get(0) == len(produced)  # past every skipped packet
     assert caplog.text.count("skipped an undecodable packet") == BAD
     assert f"{topic}[0]@4" in caplog.text
 
@@ -170,7 +162,7 @@ def test_commit_right_after_a_skip_moves_past_it(cluster, data_dir):
     with gs.open(cluster.url(topic, group), start_at="earliest", errors="skip") as stream:
         assert len(list(stream(until_eos=True))) == 1
         stream.commit()
-    assert committed(cluster, topic, group) == 2
+    assert cluster.committed(topic, group).get(0) == 2
 
 
 def test_filter_errors_propagate_whatever_the_policy(cluster, bad_topic, data_dir):

@@ -14,7 +14,6 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 import genesis.streaming as gs
 from genesis import errors
@@ -26,15 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # setup may st
 def group() -> str:
     return "test-par-" + uuid.uuid4().hex[:10]
 
-
-def committed(bootstrap: str, topic: str, grp: str) -> dict[int, int]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": grp})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        got = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-        return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
-    finally:
-        c.close()
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +179,7 @@ def test_commit_stops_exactly_before_the_failing_alert(demo, one_partition, n):
     assert isinstance(info.value.__cause__, ValueError)
     assert (info.value.topic, info.value.partition, info.value.offset) == (one_partition, 0, n)
     assert handed == n
-    assert sum(committed(demo.bootstrap_servers, one_partition, grp).values()) == n
+    assert sum(demo.committed(one_partition, grp).values()) == n
 
 
 def test_commits_never_pass_what_was_handed_over_on_many_partitions(demo):
@@ -209,7 +199,7 @@ def test_commits_never_pass_what_was_handed_over_on_many_partitions(demo):
             for _, _, meta in stream(pool=workers, filter=fails, metadata=True):
                 last[meta.partition] = meta.offset
                 stream.commit()
-    got = committed(demo.bootstrap_servers, "small", grp)
+    got = demo.committed("small", grp)
     assert got == {p: o + 1 for p, o in last.items()}
 
 
@@ -228,7 +218,7 @@ def test_a_killed_worker_stops_the_stream_with_a_typed_error(demo):
                 if handed == 200:
                     os.kill(workers.pids[0], signal.SIGKILL)
     assert 0 < handed < 20000
-    assert sum(committed(demo.bootstrap_servers, "medium", grp).values()) == handed
+    assert sum(demo.committed("medium", grp).values()) == handed
 
 
 def test_revoked_partitions_in_flight_are_discarded(demo):

@@ -13,21 +13,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from genesis.scaleout import run_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
-
-def committed(bootstrap: str, topic: str, grp: str) -> dict[int, int]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": grp})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        got = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-        return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
-    finally:
-        c.close()
 
 
 class Record:
@@ -70,7 +60,7 @@ def test_three_processes_share_medium_and_a_killed_one_loses_nothing(demo, tmp_p
                 pid = max(seen, key=seen.get)
                 os.kill(pid, signal.SIGKILL)
                 # right after the kill, before its partitions move (session timeout 10 s)
-                victim.update(pid=pid, committed=committed(demo.bootstrap_servers, "medium", grp))
+                victim.update(pid=pid, committed=demo.committed("medium", grp))
                 return
             time.sleep(0.05)
 
@@ -100,7 +90,7 @@ def test_three_processes_share_medium_and_a_killed_one_loses_nothing(demo, tmp_p
     print(f"duplicates: {len(duplicates)}; alerts of the killed process after its last commit: {len(after_commit)}")
     assert duplicates == after_commit
     assert max(counts.values()) <= 2
-    assert sum(committed(demo.bootstrap_servers, "medium", grp).values()) == 20000
+    assert sum(demo.committed("medium", grp).values()) == 20000
 
 
 def test_handler_by_name_explicit_start_and_per_process_report(demo):
@@ -143,7 +133,7 @@ def test_children_stop_cleanly_and_never_outlive_the_parent(demo, tmp_path, sig)
     kids: list[int] = []
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not committed(demo.bootstrap_servers, "medium", grp):
+        while time.monotonic() < deadline and not demo.committed("medium", grp):
             time.sleep(0.5)  # until they work and commit
         kids = [k for k in children_of(parent.pid)
                 if "resource_tracker" not in Path(f"/proc/{k}/cmdline").read_text()]
@@ -154,7 +144,7 @@ def test_children_stop_cleanly_and_never_outlive_the_parent(demo, tmp_path, sig)
         while any(alive(k) for k in kids) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(alive(k) for k in kids)
-        total = sum(committed(demo.bootstrap_servers, "medium", grp).values())
+        total = sum(demo.committed("medium", grp).values())
         if sig == signal.SIGTERM:
             line = next(x for x in out.splitlines() if x.startswith("REPORT"))
             interrupted, handled, codes = line.split(" ", 3)[1:]

@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 import genesis.streaming as gs
 from genesis import errors
@@ -24,15 +23,6 @@ pytestmark = pytest.mark.integration
 def group() -> str:
     return "test-" + uuid.uuid4().hex[:10]
 
-
-def committed(cluster, topic: str, grp: str) -> dict[int, int]:
-    c = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": grp})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        got = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-        return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
-    finally:
-        c.close()
 
 
 # ---------------------------------------------------------------- the notebook's cells
@@ -74,7 +64,7 @@ def test_commit_sequence_of_the_notebook(demo):
         stream.commit()
     assert len(alerts1) == 25 and len(alerts2) == 75
     assert set(alerts1 + alerts2) == everything
-    assert sum(committed(demo, "small", url.split("@")[0][len("kafka://"):]).values()) == 100
+    assert sum(demo.committed("small", url.split("@")[0][len("kafka://"):]).values()) == 100
 
 
 def test_asteroid_filter(demo):
@@ -183,7 +173,7 @@ def test_ctrl_c_flushes_marked_offsets_and_propagates(demo):
                     stream.commit(asynchronous=True)
                 if i == 20:
                     raise KeyboardInterrupt
-    assert sum(committed(demo, "small", url.split("@")[0][len("kafka://"):]).values()) == 10
+    assert sum(demo.committed("small", url.split("@")[0][len("kafka://"):]).values()) == 10
 
 
 def test_filter_exception_names_the_message_and_commits_nothing_after(demo):
@@ -201,7 +191,7 @@ def test_filter_exception_names_the_message_and_commits_nothing_after(demo):
             for _ in stream(filter=fragile):
                 stream.commit()
     assert isinstance(info.value.__cause__, ValueError)
-    assert sum(committed(demo, "small", url.split("@")[0][len("kafka://"):]).values()) == 30
+    assert sum(demo.committed("small", url.split("@")[0][len("kafka://"):]).values()) == 30
 
 
 # ---------------------------------------------------------------- clear errors
