@@ -163,7 +163,7 @@ class AlertStream:
         last_message = time.monotonic()
         try:
             while not self._stop.is_set():
-                while self._buffer:
+                while self._buffer and not self._stop.is_set():  # stop() ends the loop after this alert
                     if limit is not None and yielded >= limit:
                         return
                     msg = self._buffer[0]
@@ -172,7 +172,7 @@ class AlertStream:
                     for value in self._hand_out(msg, bar):
                         yielded += 1
                         yield (self._idx - 1, value, msg.metadata()) if metadata else (self._idx - 1, value)
-                        if limit is not None and yielded >= limit:
+                        if (limit is not None and yielded >= limit) or self._stop.is_set():
                             break
                 if limit is not None and yielded >= limit:
                     return

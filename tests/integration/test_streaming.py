@@ -164,6 +164,17 @@ def test_stop_from_another_thread(demo):
     assert time.monotonic() - t0 < 5
 
 
+def test_stop_inside_the_loop_ends_it_after_the_current_alert(demo):
+    with gs.open(demo.url("small"), start_at="earliest") as stream:
+        got = []
+        for i, alert in stream():
+            got.append(alert["candid"])
+            if i == 10:
+                stream.stop()
+        rest = [a["candid"] for _, a in stream(until_eos=True)]  # the next call goes on
+    assert len(got) == 11 and len(got) + len(rest) == 100 and not set(got) & set(rest)
+
+
 def test_ctrl_c_flushes_marked_offsets_and_propagates(demo):
     url = demo.url("small", group=group())
     with pytest.raises(KeyboardInterrupt):
