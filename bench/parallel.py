@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import Section, ensure_cluster, machine_busy
+from _common import Context, Section, ensure_cluster, machine_busy
 
 TOPIC = "medium"
 PARTITIONS = 6
@@ -56,8 +56,11 @@ def grouped(url: str, per_partition: int, processes: int) -> tuple[int, float]:
     return report.alerts, report.alerts / report.rate if report.rate else float("nan")
 
 
-def run(bootstrap: str, alerts: int) -> Section:
+def run(ctx: Context, alerts: int = 4000) -> Section:
+    """The benchmark on ``ctx``'s cluster (``run_all.py`` calls it like the others)."""
     import pandas  # noqa: F401 - imported once here, so forked workers start with it
+
+    bootstrap = ctx.bootstrap
 
     url = f"kafka://{bootstrap}/{TOPIC}"
     per_partition = -(-alerts // PARTITIONS)
@@ -91,7 +94,7 @@ def main() -> int:
     args = parser.parse_args()
     ctx = ensure_cluster(args.bootstrap)
     try:
-        print(run(ctx.bootstrap, args.alerts).text())
+        print(run(ctx, args.alerts).text())
     finally:
         if ctx.started_cluster is not None:
             ctx.started_cluster.stop()

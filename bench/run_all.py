@@ -14,11 +14,13 @@ import time
 import cost
 import injector
 import latency
+import parallel
 import throughput
 import users
 from _common import ensure_cluster, write_results
 
-BENCHMARKS = {"throughput": throughput, "cost": cost, "latency": latency, "users": users, "injector": injector}
+BENCHMARKS = {"throughput": throughput, "cost": cost, "latency": latency, "users": users, "injector": injector,
+              "parallel": parallel}
 
 
 def main() -> int:

@@ -206,7 +206,9 @@ class Stream(AlertStream):
     # ------------------------------------------------------------------ the hooks of AlertStream
     def _fetch(self) -> list[_Message]:
         try:
-            messages = self._consumer.consume(_BATCH, _POLL_SECONDS)
+            # what is queued, without waiting; else wait for the first message only: consume(n, t)
+            # would hold a trickle of alerts back until n arrived or t passed (latency)
+            messages = self._consumer.consume(_BATCH, 0) or self._consumer.consume(1, _POLL_SECONDS)
         except KafkaException as exc:
             raise translate(exc, brokers=self.spec.bootstrap_servers) from None
         self._errors.raise_fatal()
