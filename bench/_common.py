@@ -38,8 +38,7 @@ class Section:
     commands: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        return "\n".join([f"## {self.title}", "", table(self.columns, self.rows), "",
-                          *[f"- {n}" for n in self.notes]])
+        return "\n".join([f"## {self.title}", "", table(self.columns, self.rows), "", *[f"- {n}" for n in self.notes]])
 
 
 def fmt(value: Any) -> str:
@@ -83,6 +82,7 @@ class Context:
 def python_for(kind: str) -> str:
     if kind in PEER_KINDS:
         from _peers import ensure_peers
+
         return str(ensure_peers())
     return sys.executable
 
@@ -135,12 +135,24 @@ def machine_busy() -> float:
 
 def machine() -> dict[str, str]:
     """Cores, CPU model, memory, OS, load: the first lines of RESULTS.md."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), "0")
-    return {"cores": str(os.cpu_count()), "cpu": model, "memory": f"{int(mem) / 1024**2:.0f} GiB",
-            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version()}
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0"
+    )
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": model,
+        "memory": f"{int(mem) / 1024**2:.0f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
 
 
 def versions(ctx: Context) -> dict[str, str]:
@@ -148,15 +160,22 @@ def versions(ctx: Context) -> dict[str, str]:
     from importlib.metadata import version
 
     import confluent_kafka
-    found = {"genesis": version("genesis-streaming"), "confluent-kafka": version("confluent-kafka"),
-             "librdkafka": confluent_kafka.libversion()[0], "fastavro": version("fastavro")}
+
+    found = {
+        "genesis": version("genesis-streaming"),
+        "confluent-kafka": version("confluent-kafka"),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "fastavro": version("fastavro"),
+    }
     try:
         from genesis.cluster import kafka_version
+
         found["Kafka broker"] = str(kafka_version())
     except Exception as exc:  # noqa: BLE001 - informative only
         found["Kafka broker"] = f"? ({exc})"
     try:
         from _peers import peer_versions
+
         found.update(peer_versions())
     except Exception as exc:  # noqa: BLE001
         found["peers"] = f"? ({exc})"
@@ -169,10 +188,12 @@ def ensure_cluster(bootstrap: str | None) -> Context:
         return Context(bootstrap)
     from genesis.cluster import LocalCluster
     from genesis.errors import ClusterError
+
     try:
         return Context(LocalCluster.attach().bootstrap_servers)
     except (ClusterError, FileNotFoundError, OSError):
         from genesis.demo import create_demo_topics
+
         cluster = LocalCluster().start()  # what `genesis cluster up --demo` does
         create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor)
         return Context(cluster.bootstrap_servers, started_cluster=cluster)
@@ -180,12 +201,23 @@ def ensure_cluster(bootstrap: str | None) -> Context:
 
 def write_results(ctx: Context, sections: list[Section], argv: list[str], seconds: float) -> None:
     """bench/RESULTS.md: machine, versions, command lines, then every section."""
-    head = ["# genesis benchmarks", "",
-            f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} in {seconds / 60:.1f} min against `{ctx.bootstrap}` "
-            f"(load average at the end: {machine_busy():.1f}).", "",
-            "| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in machine().items()], "",
-            "| versions | |", "|---|---|", *[f"| {k} | {v} |" for k, v in versions(ctx).items()], "",
-            "Command: `" + " ".join([Path(sys.executable).name, *argv]) + "`", ""]
+    head = [
+        "# genesis benchmarks",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} in {seconds / 60:.1f} min against `{ctx.bootstrap}` "
+        f"(load average at the end: {machine_busy():.1f}).",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in machine().items()],
+        "",
+        "| versions | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in versions(ctx).items()],
+        "",
+        "Command: `" + " ".join([Path(sys.executable).name, *argv]) + "`",
+        "",
+    ]
     body = []
     for section in sections:
         body += [section.text(), ""]
@@ -217,21 +249,26 @@ def message_pool(format: str = "ztf") -> Any:
     """The injector's pre-encoded payloads, built once per process (a few seconds)."""
     if format not in _pools:
         from genesis.inject import MessagePool
+
         _pools[format] = MessagePool(format)
     return _pools[format]
 
 
-def inject_while_reading(ctx: Context, rate: str, *, consumers: int = 1, topic: str = "lsst",
-                         idle: float = 20, **options: Any) -> tuple[Any, list[dict]]:
+def inject_while_reading(
+    ctx: Context, rate: str, *, consumers: int = 1, topic: str = "lsst", idle: float = 20, **options: Any
+) -> tuple[Any, list[dict]]:
     """Start ``consumers`` live consumers on ``topic``, inject at ``rate`` once all read, collect everything.
 
     Returns the :class:`~genesis.inject.InjectReport` and each consumer's JSON result.
     """
     from genesis.inject import inject, make_schedule
+
     plan = make_schedule(rate, options.get("visits"), options.get("duration"), options.get("burst"))
     pool = message_pool()
-    procs = [start_consumer(ctx, "live", topic, expect=plan.total, per_visit=plan.rate.alerts, timeout=idle)
-             for _ in range(consumers)]
+    procs = [
+        start_consumer(ctx, "live", topic, expect=plan.total, per_visit=plan.rate.alerts, timeout=idle)
+        for _ in range(consumers)
+    ]
     try:
         for proc in procs:
             wait_ready(proc)

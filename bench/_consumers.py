@@ -44,8 +44,10 @@ def _ready() -> None:
 # --------------------------------------------------------------------------- throughput kinds
 # Each yields (alert_or_bytes, message_bytes) until the end of every partition.
 
+
 def genesis_alerts(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
     import genesis.streaming as gs
+
     with gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
         _ready()
         last = 0
@@ -58,6 +60,7 @@ def genesis_alerts(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
 def genesis_asteroids(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
     import genesis.streaming as gs
     from genesis.filters import filter_asteroids
+
     with gs.Pool(2) as workers, gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
         _ready()
         for _, alert in stream(until_eos=True, timeout=args.timeout, pool=workers, filter=filter_asteroids):
@@ -69,9 +72,17 @@ def genesis_asteroids(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
 def _confluent(args: argparse.Namespace, extra: dict | None = None) -> Iterator[Any]:
     """Messages from a plain confluent-kafka consumer, until every assigned partition hit its end."""
     from confluent_kafka import Consumer, KafkaError
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": _group(),
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
-                         "enable.auto.commit": False, **(extra or {})})
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": _group(),
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+            **(extra or {}),
+        }
+    )
     consumer.subscribe([args.topic])
     _ready()
     eof: set[int] = set()
@@ -95,6 +106,7 @@ def _confluent(args: argparse.Namespace, extra: dict | None = None) -> Iterator[
 
 def handwritten(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
     import fastavro
+
     for msg in _confluent(args):
         value = msg.value()
         yield next(fastavro.reader(io.BytesIO(value))), len(value)
@@ -109,8 +121,8 @@ def raw(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
 def adc(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
     import fastavro
     from adc.consumer import Consumer, ConsumerConfig
-    consumer = Consumer(ConsumerConfig(broker_urls=args.bootstrap.split(","), group_id=_group(),
-                                       read_forever=False))
+
+    consumer = Consumer(ConsumerConfig(broker_urls=args.bootstrap.split(","), group_id=_group(), read_forever=False))
     consumer.subscribe(args.topic)
     _ready()
     try:
@@ -124,6 +136,7 @@ def adc(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
 def hop(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
     import fastavro
     from hop.io import StartPosition, Stream
+
     first_broker = args.bootstrap.split(",")[0]  # hop takes one broker address
     stream = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
     with stream.open(f"kafka://{first_broker}/{args.topic}", "r", group_id=_group()) as consumer:
@@ -149,18 +162,28 @@ def throughput(source: Callable[[argparse.Namespace], Iterator[tuple[Any, int]]]
     alerts = getattr(args, "alerts_total", n)
     size = getattr(args, "bytes_total", size)
     span = (last - first) if first and last and last > first else end - t0
-    return {"kind": args.kind, "alerts": alerts, "yielded": n, "bytes": size, "seconds": span,
-            "total_seconds": end - t0, "cpu_seconds": cpu, "alerts_per_s": alerts / span if span else 0.0,
-            "mb_per_s": size / 1e6 / span if span else 0.0}
+    return {
+        "kind": args.kind,
+        "alerts": alerts,
+        "yielded": n,
+        "bytes": size,
+        "seconds": span,
+        "total_seconds": end - t0,
+        "cpu_seconds": cpu,
+        "alerts_per_s": alerts / span if span else 0.0,
+        "mb_per_s": size / 1e6 / span if span else 0.0,
+    }
 
 
 # --------------------------------------------------------------------------- live (latency, users)
+
 
 def live(args: argparse.Namespace) -> dict:
     """Latency of alerts injected while reading: now - genesis.sent_ns, and per-visit completion."""
     from datetime import datetime, timezone
 
     import genesis.streaming as gs
+
     url = f"kafka://{args.bootstrap}/{args.topic}"
     latencies: list[float] = []
     sent_by_visit: dict[int, list[int]] = {}
@@ -190,10 +213,16 @@ def live(args: argparse.Namespace) -> dict:
                 _ready()
             elif announced:
                 break  # idle for args.timeout seconds
-    return {"kind": "live", "alerts": len(latencies), "duplicates": duplicates, "cpu_seconds": _cpu() - cpu0,
-            "latency": _percentiles(latencies),
-            "visits": {str(v): _visit(sent_by_visit[v], received_by_visit[v], args.per_visit)
-                       for v in sorted(sent_by_visit)}}
+    return {
+        "kind": "live",
+        "alerts": len(latencies),
+        "duplicates": duplicates,
+        "cpu_seconds": _cpu() - cpu0,
+        "latency": _percentiles(latencies),
+        "visits": {
+            str(v): _visit(sent_by_visit[v], received_by_visit[v], args.per_visit) for v in sorted(sent_by_visit)
+        },
+    }
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -208,8 +237,11 @@ def _visit(sent: list[int], received: list[int], expected: int) -> dict[str, Any
     """Seconds from the visit's first send until 98% / 100% of its ``expected`` alerts were received,
     and its lag: last receipt minus last send."""
     start, arrivals = min(sent), sorted(received)
-    at = lambda share: ((arrivals[math.ceil(share * expected) - 1] - start) / 1e9  # noqa: E731
-                        if len(arrivals) >= math.ceil(share * expected) else None)
+    at = lambda share: (
+        (arrivals[math.ceil(share * expected) - 1] - start) / 1e9  # noqa: E731
+        if len(arrivals) >= math.ceil(share * expected)
+        else None
+    )
     return {"alerts": len(arrivals), "t98_s": at(0.98), "t100_s": at(1.0), "lag_s": (arrivals[-1] - max(sent)) / 1e9}
 
 
@@ -219,6 +251,7 @@ def profile(args: argparse.Namespace) -> dict:
     import pstats
 
     import genesis.streaming as gs
+
     with gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
         _ready()
         for _ in stream(limit=1, timeout=args.timeout):  # join the group outside the profile
@@ -232,14 +265,24 @@ def profile(args: argparse.Namespace) -> dict:
     stats = pstats.Stats(profiler).stats
     total = sum(row[2] for row in stats.values())
     top = sorted(stats.items(), key=lambda item: -item[1][2])[:8]
-    return {"kind": "profile", "alerts": n, "seconds": seconds,
-            "top": [{"function": f"{Path(f).name}:{line}({name})", "calls": row[1], "tottime": row[2],
-                     "share": row[2] / total} for (f, line, name), row in top]}
+    return {
+        "kind": "profile",
+        "alerts": n,
+        "seconds": seconds,
+        "top": [
+            {"function": f"{Path(f).name}:{line}({name})", "calls": row[1], "tottime": row[2], "share": row[2] / total}
+            for (f, line, name), row in top
+        ],
+    }
 
 
 KINDS: dict[str, Callable[[argparse.Namespace], Iterator[tuple[Any, int]]]] = {
-    "genesis": genesis_alerts, "genesis-asteroids": genesis_asteroids, "handwritten": handwritten, "raw": raw,
-    "adc": adc, "hop": hop,
+    "genesis": genesis_alerts,
+    "genesis-asteroids": genesis_asteroids,
+    "handwritten": handwritten,
+    "raw": raw,
+    "adc": adc,
+    "hop": hop,
 }
 
 

@@ -25,9 +25,14 @@ def ensure_peers() -> Path:
 
 def peer_versions() -> dict[str, str]:
     """Versions of the peers (and their confluent-kafka) as installed in bench/.peers."""
-    code = ("import json, importlib.metadata as m; print(json.dumps({p: m.version(p) for p in "
-            "['adc-streaming', 'hop-client', 'confluent-kafka', 'fastavro']}))")
+    code = (
+        "import json, importlib.metadata as m; print(json.dumps({p: m.version(p) for p in "
+        "['adc-streaming', 'hop-client', 'confluent-kafka', 'fastavro']}))"
+    )
     out = subprocess.run([str(ensure_peers()), "-c", code], capture_output=True, text=True, check=True).stdout
     found = json.loads(out)
-    return {"adc-streaming": found["adc-streaming"], "hop-client": found["hop-client"],
-            "peers' confluent-kafka / fastavro": f"{found['confluent-kafka']} / {found['fastavro']}"}
+    return {
+        "adc-streaming": found["adc-streaming"],
+        "hop-client": found["hop-client"],
+        "peers' confluent-kafka / fastavro": f"{found['confluent-kafka']} / {found['fastavro']}",
+    }

@@ -26,17 +26,33 @@ def run(ctx: Context) -> Section:
         t98 = [v["t98_s"] for v in visits]
         t100 = [v["t100_s"] for v in visits]
         worst = lambda xs: None if not xs or None in xs else max(xs)  # noqa: E731
-        rows.append([label, report.sent, f"{report.achieved_rate:,.0f}/s " + ("kept" if report.kept_schedule
-                     else f"late {report.max_late:.1f} s"), seen["alerts"], lat.get("p50"), lat.get("p99"),
-                     lat.get("max"), worst(t98) if "burst" in options else "", worst(t100) if "burst" in options else ""])
+        rows.append(
+            [
+                label,
+                report.sent,
+                f"{report.achieved_rate:,.0f}/s "
+                + ("kept" if report.kept_schedule else f"late {report.max_late:.1f} s"),
+                seen["alerts"],
+                lat.get("p50"),
+                lat.get("p99"),
+                lat.get("max"),
+                worst(t98) if "burst" in options else "",
+                worst(t100) if "burst" in options else "",
+            ]
+        )
         if seen["alerts"] != report.delivered:
             notes.append(f"{label}: received {seen['alerts']} of {report.delivered} delivered alerts")
-    notes.append("targets: p99 < 1 s at 1x evenly paced; a 10,000-alert burst fully delivered within 10 s "
-                 "(t100, from the visit's first send); Rubin: 98% within 60 s")
-    return Section("Latency: send to user (genesis consumer)",
-                   ["scenario", "injected", "injector", "received", "p50 s", "p99 s", "max s", "visit 98% s",
-                    "visit 100% s"], rows, notes,
-                   [f"python bench/_consumers.py live --bootstrap {ctx.bootstrap} --topic lsst --expect N"])
+    notes.append(
+        "targets: p99 < 1 s at 1x evenly paced; a 10,000-alert burst fully delivered within 10 s "
+        "(t100, from the visit's first send); Rubin: 98% within 60 s"
+    )
+    return Section(
+        "Latency: send to user (genesis consumer)",
+        ["scenario", "injected", "injector", "received", "p50 s", "p99 s", "max s", "visit 98% s", "visit 100% s"],
+        rows,
+        notes,
+        [f"python bench/_consumers.py live --bootstrap {ctx.bootstrap} --topic lsst --expect N"],
+    )
 
 
 if __name__ == "__main__":

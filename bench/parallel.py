@@ -49,8 +49,9 @@ def grouped(url: str, per_partition: int, processes: int) -> tuple[int, float]:
     from genesis.filters import is_transient
     from genesis.scaleout import run_group
 
-    report = run_group(url, processes, start_at=-per_partition, filter=is_transient, until_eos=True,
-                       timeout=60, commit_every=500)
+    report = run_group(
+        url, processes, start_at=-per_partition, filter=is_transient, until_eos=True, timeout=60, commit_every=500
+    )
     if not report.ok:
         raise RuntimeError(f"a consumer process failed:\n{report}")
     return report.alerts, report.alerts / report.rate if report.rate else float("nan")
@@ -65,26 +66,42 @@ def run(ctx: Context, alerts: int = 4000) -> Section:
     url = f"kafka://{bootstrap}/{TOPIC}"
     per_partition = -(-alerts // PARTITIONS)
     load_before = machine_busy()
-    runs = [("inline (no pool)", pooled, None), ("gs.Pool(1)", pooled, 1), ("gs.Pool(2)", pooled, 2),
-            ("run_group, 1 process", grouped, 1), ("run_group, 2 processes", grouped, 2)]
+    runs = [
+        ("inline (no pool)", pooled, None),
+        ("gs.Pool(1)", pooled, 1),
+        ("gs.Pool(2)", pooled, 2),
+        ("run_group, 1 process", grouped, 1),
+        ("run_group, 2 processes", grouped, 2),
+    ]
     rates: dict[str, float] = {}
     rows = []
     for label, how, n in runs:
         count, seconds = how(url, per_partition, n)
         rates[label] = count / seconds
         rows.append([label, count, seconds, rates[label], machine_busy()])
-        print(f"  {label}: {count} alerts in {seconds:.1f} s = {rates[label]:,.0f} alerts/s "
-              f"(load {machine_busy():.1f})", flush=True)
+        print(
+            f"  {label}: {count} alerts in {seconds:.1f} s = {rates[label]:,.0f} alerts/s (load {machine_busy():.1f})",
+            flush=True,
+        )
     pool_up = rates["gs.Pool(2)"] / rates["gs.Pool(1)"]
     group_up = rates["run_group, 2 processes"] / rates["run_group, 1 process"]
-    notes = [f"speed-up gs.Pool(2) / gs.Pool(1) = {pool_up:.2f}x; gs.Pool(2) / inline = "
-             f"{rates['gs.Pool(2)'] / rates['inline (no pool)']:.2f}x (target >= {TARGET_SPEEDUP}x)",
-             f"speed-up run_group 2 / 1 processes = {group_up:.2f}x (target >= {TARGET_SPEEDUP}x)",
-             f"load average (1 min) before: {load_before:.1f}, after: {machine_busy():.1f} on 2 cores: "
-             + ("the machine was busy, the speed-ups are lower bounds" if max(load_before, machine_busy()) >= 1.5
-                else "an idle machine")]
-    return Section(f"Parallel filtering: is_transient over {per_partition * PARTITIONS:,} alerts of {TOPIC}",
-                   ["how", "alerts", "s", "alerts/s", "load"], rows, notes)
+    notes = [
+        f"speed-up gs.Pool(2) / gs.Pool(1) = {pool_up:.2f}x; gs.Pool(2) / inline = "
+        f"{rates['gs.Pool(2)'] / rates['inline (no pool)']:.2f}x (target >= {TARGET_SPEEDUP}x)",
+        f"speed-up run_group 2 / 1 processes = {group_up:.2f}x (target >= {TARGET_SPEEDUP}x)",
+        f"load average (1 min) before: {load_before:.1f}, after: {machine_busy():.1f} on 2 cores: "
+        + (
+            "the machine was busy, the speed-ups are lower bounds"
+            if max(load_before, machine_busy()) >= 1.5
+            else "an idle machine"
+        ),
+    ]
+    return Section(
+        f"Parallel filtering: is_transient over {per_partition * PARTITIONS:,} alerts of {TOPIC}",
+        ["how", "alerts", "s", "alerts/s", "load"],
+        rows,
+        notes,
+    )
 
 
 def main() -> int:

@@ -19,8 +19,14 @@ import throughput
 import users
 from _common import ensure_cluster, write_results
 
-BENCHMARKS = {"throughput": throughput, "cost": cost, "latency": latency, "users": users, "injector": injector,
-              "parallel": parallel}
+BENCHMARKS = {
+    "throughput": throughput,
+    "cost": cost,
+    "latency": latency,
+    "users": users,
+    "injector": injector,
+    "parallel": parallel,
+}
 
 
 def main() -> int:

@@ -26,19 +26,35 @@ def run(ctx: Context) -> Section:
         ok = [keeps_up(r, report.delivered) for r in results]
         lags = [[v["lag_s"] for v in r["visits"].values()] for r in results]
         worst = [max(lag[i] for lag in lags if len(lag) > i) for i in range(VISITS)]
-        rows.append([users, report.delivered, min(r["alerts"] for r in results),
-                     " / ".join(f"{x:.1f}" for x in worst), max(r["latency"].get("p99", 0) for r in results),
-                     f"{machine_busy():.1f}", "yes" if all(ok) else f"no ({ok.count(False)} behind)"])
+        rows.append(
+            [
+                users,
+                report.delivered,
+                min(r["alerts"] for r in results),
+                " / ".join(f"{x:.1f}" for x in worst),
+                max(r["latency"].get("p99", 0) for r in results),
+                f"{machine_busy():.1f}",
+                "yes" if all(ok) else f"no ({ok.count(False)} behind)",
+            ]
+        )
         if not all(ok):
             broke = users
             break
         sustained = users
-    note = (f"sustained {sustained} simultaneous users at the LSST average rate; broke at {broke}"
-            if broke else f"sustained all {sustained} users tried")
-    return Section("Simultaneous users at the LSST rate (250 alerts/s)",
-                   ["users", "injected", "fewest received", "worst lag per visit s", "worst p99 s", "load avg",
-                    "keep up"], rows, [note, "each user is a separate process decoding every alert; the brokers and "
-                                       "the injector share the same 2 cores"])
+    note = (
+        f"sustained {sustained} simultaneous users at the LSST average rate; broke at {broke}"
+        if broke
+        else f"sustained all {sustained} users tried"
+    )
+    return Section(
+        "Simultaneous users at the LSST rate (250 alerts/s)",
+        ["users", "injected", "fewest received", "worst lag per visit s", "worst p99 s", "load avg", "keep up"],
+        rows,
+        [
+            note,
+            "each user is a separate process decoding every alert; the brokers and the injector share the same 2 cores",
+        ],
+    )
 
 
 if __name__ == "__main__":

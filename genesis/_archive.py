@@ -50,8 +50,7 @@ def _members(path: Path) -> Iterator[tuple[str, bytes]]:
 class ArchiveStream(AlertStream):
     """Alerts from files: every message is one file (or tar member); ends at the end of the archive."""
 
-    def __init__(self, spec: StreamSpec, *, decoder: Any,
-                 errors_policy: Callable[..., None] | None) -> None:
+    def __init__(self, spec: StreamSpec, *, decoder: Any, errors_policy: Callable[..., None] | None) -> None:
         super().__init__(decoder, errors_policy)
         self.spec = spec
         self.path = Path(spec.path or "")

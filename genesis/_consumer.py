@@ -23,14 +23,21 @@ from ._urls import StreamSpec
 
 log = logging.getLogger("genesis")
 
-_BATCH = 500          # messages per consume() call
+_BATCH = 500  # messages per consume() call
 _POLL_SECONDS = 0.25  # how long one consume() may block: bounds the reaction to stop() and Ctrl-C
 #: how long a synchronous commit waits for a group coordinator that is moving or restarting
 _COMMIT_WAIT = 120.0
 #: commit errors that heal by waiting: the coordinator is being elected, moves, or its brokers restart
-_COMMIT_RETRIABLE = {KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
-                     KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT,
-                     KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+_COMMIT_RETRIABLE = {
+    KafkaError._WAIT_COORD,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+}
 #: the group moved on (session expired, rebalance): these partitions are re-read from the last commit
 _COMMIT_STALE = {KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.REBALANCE_IN_PROGRESS}
 
@@ -43,15 +50,17 @@ def _check_start_at(start_at: Any) -> None:
     raise errors.ConfigError(
         f"start_at={start_at!r} is not understood: use 'earliest', 'latest' (where the group has no "
         "committed offset yet), a datetime (alerts from that time on) or a negative integer -N "
-        "(the last N alerts of each partition)")
+        "(the last N alerts of each partition)"
+    )
 
 
 def start_offset(consumer: Consumer, tp: TopicPartition, start_at: datetime | int, timeout: float) -> int:
     """The offset of ``tp`` where an explicit ``start_at`` (a datetime, or -N) begins."""
     if isinstance(start_at, datetime):
         when = start_at if start_at.tzinfo else start_at.replace(tzinfo=timezone.utc)
-        found = consumer.offsets_for_times([TopicPartition(tp.topic, tp.partition, int(when.timestamp() * 1000))],
-                                           timeout=timeout)
+        found = consumer.offsets_for_times(
+            [TopicPartition(tp.topic, tp.partition, int(when.timestamp() * 1000))], timeout=timeout
+        )
         return found[0].offset if found[0].offset >= 0 else OFFSET_END
     low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
     return max(low, high + start_at)
@@ -64,9 +73,17 @@ class Stream(AlertStream):
     consumer is closed (and marked offsets flushed) also when the loop fails.
     """
 
-    def __init__(self, spec: StreamSpec, *, start_at: Any = "latest", connect_timeout: float = 30,
-                 decoder: Any, errors_policy: Callable[[Metadata, bytes | None, errors.DecodeError], None] | None,
-                 config: Mapping[str, Any] | None = None, auth: Any = None) -> None:
+    def __init__(
+        self,
+        spec: StreamSpec,
+        *,
+        start_at: Any = "latest",
+        connect_timeout: float = 30,
+        decoder: Any,
+        errors_policy: Callable[[Metadata, bytes | None, errors.DecodeError], None] | None,
+        config: Mapping[str, Any] | None = None,
+        auth: Any = None,
+    ) -> None:
         _check_start_at(start_at)
         super().__init__(decoder, errors_policy)
         self.spec = spec
@@ -86,20 +103,22 @@ class Stream(AlertStream):
 
         explicit = not isinstance(start_at, str)
         conf = base_config(spec, auth=auth, error_log=self._errors, config=None)
-        conf.update({
-            "group.id": self.group,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest" if explicit else start_at,
-            "partition.assignment.strategy": "cooperative-sticky",
-            "enable.partition.eof": True,
-            "session.timeout.ms": 10000,
-            "heartbeat.interval.ms": 1000,
-            "fetch.max.bytes": 4 * MAX_MESSAGE_BYTES,
-            "max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
-            "receive.message.max.bytes": 4 * MAX_MESSAGE_BYTES + 1024 * 1024,
-            "queued.max.messages.kbytes": 256 * 1024,
-        })
+        conf.update(
+            {
+                "group.id": self.group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest" if explicit else start_at,
+                "partition.assignment.strategy": "cooperative-sticky",
+                "enable.partition.eof": True,
+                "session.timeout.ms": 10000,
+                "heartbeat.interval.ms": 1000,
+                "fetch.max.bytes": 4 * MAX_MESSAGE_BYTES,
+                "max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
+                "receive.message.max.bytes": 4 * MAX_MESSAGE_BYTES + 1024 * 1024,
+                "queued.max.messages.kbytes": 256 * 1024,
+            }
+        )
         conf.update(config or {})
         try:
             self._consumer = Consumer(conf)
@@ -107,8 +126,9 @@ class Stream(AlertStream):
             raise errors.ConfigError(f"librdkafka refused the configuration: {exc.args[0].str()}") from None
         try:
             connect(self._consumer.list_topics, spec, self._errors, connect_timeout)
-            self._consumer.subscribe(list(spec.topics), on_assign=self._on_assign,
-                                     on_revoke=self._on_revoke, on_lost=self._on_lost)
+            self._consumer.subscribe(
+                list(spec.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
         except BaseException:
             self._consumer.close()
             self._closed = True
@@ -186,7 +206,9 @@ class Stream(AlertStream):
                 log.warning("offsets not committed now (%s); alerts since the last commit may come again", err.str())
                 return
             if code not in _COMMIT_RETRIABLE or time.monotonic() > deadline:
-                raise translate(err, brokers=self.spec.bootstrap_servers, topic=topic, context=" while committing offsets")
+                raise translate(
+                    err, brokers=self.spec.bootstrap_servers, topic=topic, context=" while committing offsets"
+                )
             log.warning("commit failed (%s); retrying until the group coordinator is back", err.str())
             time.sleep(0.5)
         if not asynchronous:
@@ -219,9 +241,12 @@ class Stream(AlertStream):
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     self._eof.add(tp)
-                elif err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC,
-                                                  KafkaError.TOPIC_AUTHORIZATION_FAILED,
-                                                  KafkaError.GROUP_AUTHORIZATION_FAILED):
+                elif err.fatal() or err.code() in (
+                    KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    KafkaError._UNKNOWN_TOPIC,
+                    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                    KafkaError.GROUP_AUTHORIZATION_FAILED,
+                ):
                     raise translate(err, brokers=self.spec.bootstrap_servers, topic=m.topic(), group=self.group)
                 else:
                     log.warning("Kafka: %s", err.str())
@@ -233,8 +258,9 @@ class Stream(AlertStream):
             self._stats.received += 1
             self._stats.bytes += len(value) if value else 0
             self._tracker.fetched(tp, m.offset())
-            fetched.append(_Message(tp, m.offset(), m.key(), value, m.timestamp()[1], m.headers(),
-                                    generation=self._generation[tp]))
+            fetched.append(
+                _Message(tp, m.offset(), m.key(), value, m.timestamp()[1], m.headers(), generation=self._generation[tp])
+            )
         return fetched
 
     def _idle_for(self, last_message: float) -> float:
@@ -293,5 +319,3 @@ class Stream(AlertStream):
 
     def __repr__(self) -> str:
         return f"<genesis Stream {self.spec.url()} group={self.group!r}{' closed' if self._closed else ''}>"
-
-

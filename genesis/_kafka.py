@@ -43,12 +43,14 @@ _librdkafka_log = LibrdkafkaLog()
 #: a single alert can be ~100 KB (LSST estimates 82 KB) and a message may hold several
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
-_UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE,
-                KafkaError._TIMED_OUT}
+_UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TIMED_OUT}
 _UNKNOWN_TOPIC = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC}
 _AUTHENTICATION = {KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION}
-_AUTHORIZATION = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
-                  KafkaError.CLUSTER_AUTHORIZATION_FAILED}
+_AUTHORIZATION = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+}
 
 
 def random_group_id(username: str | None = None) -> str:
@@ -75,9 +77,15 @@ def trust_of(conf: Mapping[str, Any]) -> str | None:
     return f"the CA file {ca}" if ca and ca != "probe" else "the system's CA store (no CA file configured)"
 
 
-def translate(err: KafkaError | KafkaException, *, brokers: str | None = None,
-              topic: str | None = None, context: str = "", trust: str | None = None,
-              group: str | None = None) -> errors.GenesisError:
+def translate(
+    err: KafkaError | KafkaException,
+    *,
+    brokers: str | None = None,
+    topic: str | None = None,
+    context: str = "",
+    trust: str | None = None,
+    group: str | None = None,
+) -> errors.GenesisError:
     """Map a librdkafka error to the genesis error a user can act on.
 
     ``trust`` (see :func:`trust_of`) is named in TLS errors, ``group`` in group authorization errors.
@@ -93,32 +101,45 @@ def translate(err: KafkaError | KafkaException, *, brokers: str | None = None,
             f"TLS handshake with the broker failed{where}{context}, trusting {trust or 'the default CA store'}: "
             f"{text}. Give the PEM file of the CA that signed the broker's certificate (Auth(ca=...), "
             "genesis auth add HOST --ca FILE), check that the host name matches the certificate, or, "
-            "if the listener does not use TLS, use ssl=False (--no-ssl).", brokers=brokers)
+            "if the listener does not use TLS, use ssl=False (--no-ssl).",
+            brokers=brokers,
+        )
     if code in _UNREACHABLE:
         return errors.BrokerUnreachableError(
             f"cannot reach the Kafka brokers{where}{context}: {text}. Check the host and port in the "
             "URL, that the cluster is running (genesis cluster status) and that no firewall is in the way.",
-            brokers=brokers)
+            brokers=brokers,
+        )
     if code in _UNKNOWN_TOPIC:
         return errors.UnknownTopicError(
             f"topic {topic!r} does not exist{where}{context}. List topics with: genesis topics kafka://{brokers or 'HOST'}/",
-            topic=topic or "", brokers=brokers)
+            topic=topic or "",
+            brokers=brokers,
+        )
     if code in _AUTHENTICATION:
         return errors.AuthenticationError(
             f"the broker refused the login{where}{context}: {text}. Check the user name, the password "
-            "and the SASL mechanism (genesis auth list; genesis auth add HOST to replace them).", brokers=brokers)
+            "and the SASL mechanism (genesis auth list; genesis auth add HOST to replace them).",
+            brokers=brokers,
+        )
     if code in _AUTHORIZATION:
-        what = {KafkaError.TOPIC_AUTHORIZATION_FAILED: (f"read or write topic {topic!r} (to a user without access, "
-                                                        "a topic that does not exist looks the same)")
-                                                       if topic else "use this topic",
-                KafkaError.GROUP_AUTHORIZATION_FAILED: (f"use the consumer group {group!r}" if group else
-                                                        "use this stream's consumer group") +
-                                                       " (ACLs often allow only groups prefixed with your user "
-                                                       "name, `<user>-...`; the URL's group@ is the group id)",
-                KafkaError.CLUSTER_AUTHORIZATION_FAILED: "perform this cluster operation"}[code]
+        what = {
+            KafkaError.TOPIC_AUTHORIZATION_FAILED: (
+                f"read or write topic {topic!r} (to a user without access, a topic that does not exist looks the same)"
+            )
+            if topic
+            else "use this topic",
+            KafkaError.GROUP_AUTHORIZATION_FAILED: (
+                f"use the consumer group {group!r}" if group else "use this stream's consumer group"
+            )
+            + " (ACLs often allow only groups prefixed with your user "
+            "name, `<user>-...`; the URL's group@ is the group id)",
+            KafkaError.CLUSTER_AUTHORIZATION_FAILED: "perform this cluster operation",
+        }[code]
         return errors.AuthorizationError(
             f"logged in, but not allowed to {what}{where}{context}. Ask the broker's operators for access.",
-            brokers=brokers)
+            brokers=brokers,
+        )
     return errors.BrokerError(f"Kafka error{where}{context}: {text} ({err.name()})", brokers=brokers)
 
 
@@ -149,8 +170,9 @@ class ErrorLog:
             raise translate(self.fatal, brokers=self.brokers, trust=self.trust)
 
 
-def base_config(spec: StreamSpec, *, auth: Any = None, error_log: ErrorLog | None = None,
-                config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def base_config(
+    spec: StreamSpec, *, auth: Any = None, error_log: ErrorLog | None = None, config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Settings common to consumers, producers and admin clients; ``config`` overrides them."""
     conf: dict[str, Any] = {
         "bootstrap.servers": spec.bootstrap_servers,
@@ -175,6 +197,7 @@ def resolve_auth(auth: Any, spec: StreamSpec) -> Any:
     if auth is not None:
         return auth
     from . import auth as _auth
+
     return _auth.lookup(spec)
 
 
@@ -183,6 +206,7 @@ def auth_config(auth: Any, spec: StreamSpec) -> dict[str, Any]:
     or an object with ``librdkafka_config()``)."""
     if auth is None:
         from . import auth as _auth  # credentials file / environment, if any
+
         found = _auth.lookup(spec)
         return found.librdkafka_config() if found else {}
     if hasattr(auth, "librdkafka_config"):
@@ -192,8 +216,7 @@ def auth_config(auth: Any, spec: StreamSpec) -> dict[str, Any]:
     raise errors.ConfigError(f"auth must be a genesis.Auth or a dict of librdkafka settings, not {type(auth).__name__}")
 
 
-def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorLog,
-            connect_timeout: float) -> Any:
+def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorLog, connect_timeout: float) -> Any:
     """Fetch cluster metadata within ``connect_timeout`` seconds, or raise the error that explains why not.
 
     Also checks that every (non-pattern) topic of the URL exists, and lists similar
@@ -211,13 +234,17 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             cause = f": last error: {error_log.last.str()}" if error_log.last else ""
-            login = ("" if error_log.protocol != "PLAINTEXT" else " If the brokers need a login (SASL/TLS), add it: "
-                     "genesis auth add HOST --username USER.")
+            login = (
+                ""
+                if error_log.protocol != "PLAINTEXT"
+                else " If the brokers need a login (SASL/TLS), add it: genesis auth add HOST --username USER."
+            )
             raise errors.BrokerUnreachableError(
                 f"no broker of {spec.bootstrap_servers} answered within {connect_timeout:g} s{cause}. "
                 "Check the host and port in the URL and that the cluster is running "
                 f"(for a local cluster: genesis cluster status).{login} `genesis doctor URL` checks each step.",
-                brokers=spec.bootstrap_servers)
+                brokers=spec.bootstrap_servers,
+            )
         try:
             metadata = list_topics(timeout=min(1.0, remaining))
         except KafkaException as exc:
@@ -235,11 +262,17 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
         if meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC):
             existing = sorted(t for t in metadata.topics if not t.startswith("__"))
             similar = difflib.get_close_matches(topic, existing, n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(similar)}?" if similar else (
-                f" Topics on this cluster: {', '.join(existing[:20]) or 'none'}.")
+            hint = (
+                f" Did you mean {', '.join(similar)}?"
+                if similar
+                else (f" Topics on this cluster: {', '.join(existing[:20]) or 'none'}.")
+            )
             raise errors.UnknownTopicError(
                 f"topic {topic!r} does not exist on {spec.bootstrap_servers}.{hint}",
-                topic=topic, similar=similar, brokers=spec.bootstrap_servers)
+                topic=topic,
+                similar=similar,
+                brokers=spec.bootstrap_servers,
+            )
         if meta.error is not None:
             raise translate(meta.error, brokers=spec.bootstrap_servers, topic=topic)
     return metadata

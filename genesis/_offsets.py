@@ -67,8 +67,11 @@ class OffsetTracker:
 
     def unsent(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """Marked positions that Kafka has not acknowledged yet (restricted to ``only``)."""
-        return {tp: p.marked for tp, p in self._parts.items()
-                if p.marked is not None and p.marked != p.sent and (only is None or tp in only)}
+        return {
+            tp: p.marked
+            for tp, p in self._parts.items()
+            if p.marked is not None and p.marked != p.sent and (only is None or tp in only)
+        }
 
     def sent(self, offsets: dict[TopicPartition, int]) -> None:
         """Kafka acknowledged these commits."""

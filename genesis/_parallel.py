@@ -117,8 +117,10 @@ class Task:
             self._handle = pool.submit(func, chunk)
             self._workers = []
         else:
-            raise ConfigError(f"pool= needs a process pool (gs.Pool, multiprocessing.Pool, "
-                              f"ProcessPoolExecutor), not {type(pool).__name__}")
+            raise ConfigError(
+                f"pool= needs a process pool (gs.Pool, multiprocessing.Pool, "
+                f"ProcessPoolExecutor), not {type(pool).__name__}"
+            )
 
     def result(self) -> Any:
         """The task's return value; re-raises what the task raised; :class:`WorkerLost` if it never will."""
@@ -140,5 +142,7 @@ class Task:
         if dead and not self._handle.ready():
             code = dead[0].exitcode
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-            raise WorkerLost(f"a worker process (pid {dead[0].pid}) died ({how}, e.g. out of memory or a crash "
-                             "in native code) while alerts were being filtered")
+            raise WorkerLost(
+                f"a worker process (pid {dead[0].pid}) died ({how}, e.g. out of memory or a crash "
+                "in native code) while alerts were being filtered"
+            )

@@ -34,8 +34,9 @@ _CHOICES = "'raise', 'skip', 'quarantine' or a function f(meta, raw_bytes, error
 def decode_error_policy(errors: str | Callable[..., Any], quarantine: str | Path | None) -> Policy | None:
     """The handler for undecodable packets, or ``None`` for ``errors="raise"`` (the default)."""
     if quarantine is not None and errors != "quarantine":
-        raise ConfigError(f"quarantine={str(quarantine)!r} is used only with errors='quarantine' "
-                          f"(errors is {errors!r})")
+        raise ConfigError(
+            f"quarantine={str(quarantine)!r} is used only with errors='quarantine' (errors is {errors!r})"
+        )
     if callable(errors):
         return errors
     if errors == "raise":
@@ -44,8 +45,9 @@ def decode_error_policy(errors: str | Callable[..., Any], quarantine: str | Path
         return skip
     if errors == "quarantine":
         if quarantine is None or str(quarantine) == "":
-            raise ConfigError("errors='quarantine' needs quarantine=: a directory or a kafka:// URL "
-                              "of a dead-letter topic")
+            raise ConfigError(
+                "errors='quarantine' needs quarantine=: a directory or a kafka:// URL of a dead-letter topic"
+            )
         if str(quarantine).startswith("kafka://"):
             return TopicQuarantine(str(quarantine))
         return DirectoryQuarantine(Path(quarantine))
@@ -59,11 +61,17 @@ def skip(meta: Any, value: bytes | None, error: DecodeError) -> None:
 
 def record(meta: Any, error: DecodeError) -> dict[str, Any]:
     """Where the packet came from and why it failed, as JSON-ready values."""
-    return {"topic": meta.topic, "partition": meta.partition, "offset": meta.offset,
-            "timestamp": meta.timestamp.isoformat() if meta.timestamp else None,
-            "key": meta.key.hex() if meta.key else None,
-            "headers": [[k, v.hex() if isinstance(v, bytes) else v] for k, v in meta.headers],
-            "error": error.reason, "error_type": type(error).__name__, "quarantined_at": time.time()}
+    return {
+        "topic": meta.topic,
+        "partition": meta.partition,
+        "offset": meta.offset,
+        "timestamp": meta.timestamp.isoformat() if meta.timestamp else None,
+        "key": meta.key.hex() if meta.key else None,
+        "headers": [[k, v.hex() if isinstance(v, bytes) else v] for k, v in meta.headers],
+        "error": error.reason,
+        "error_type": type(error).__name__,
+        "quarantined_at": time.time(),
+    }
 
 
 class DirectoryQuarantine:
@@ -96,6 +104,7 @@ class TopicQuarantine:
 
     def __init__(self, url: str) -> None:
         from .streaming import open as gs_open
+
         self.url = url
         self.writer = gs_open(url, "w")
 

@@ -81,8 +81,13 @@ class Processor:
             try:
                 verdict = flt(record)
             except Exception as exc:  # the user's code: report it with its position
-                return Outcome(len(records), kept, filter_error=_portable(exc),
-                               filter_traceback=traceback.format_exc(), failed_at=i)
+                return Outcome(
+                    len(records),
+                    kept,
+                    filter_error=_portable(exc),
+                    filter_traceback=traceback.format_exc(),
+                    failed_at=i,
+                )
             if verdict is None or verdict is False:
                 continue
             kept.append((i, record if verdict is True else verdict))
@@ -105,11 +110,20 @@ def _sendable(outcome: Outcome) -> Outcome:
             try:
                 cloudpickle.dumps(value)
             except Exception:
-                return Outcome(outcome.n, good, filter_error=f"the filter returned a value that cannot be sent "
-                               f"back from the worker process ({type(exc).__name__}: {exc})", failed_at=i)
+                return Outcome(
+                    outcome.n,
+                    good,
+                    filter_error=f"the filter returned a value that cannot be sent "
+                    f"back from the worker process ({type(exc).__name__}: {exc})",
+                    failed_at=i,
+                )
             good.append((i, value))
-        return Outcome(outcome.n, good, filter_error=f"the outcome cannot be sent back from the worker process "
-                       f"({type(exc).__name__}: {exc})", failed_at=0)
+        return Outcome(
+            outcome.n,
+            good,
+            filter_error=f"the outcome cannot be sent back from the worker process ({type(exc).__name__}: {exc})",
+            failed_at=0,
+        )
 
 
 _WORKER_CACHE: dict[bytes, Processor] = {}

@@ -28,9 +28,17 @@ class Writer:
     as JSON. Raw ``bytes`` are written as they are.
     """
 
-    def __init__(self, spec: StreamSpec, *, schema: Any = None, schema_id: int | None = None,
-                 schema_registry: str | None = None, connect_timeout: float = 30,
-                 config: Mapping[str, Any] | None = None, auth: Any = None) -> None:
+    def __init__(
+        self,
+        spec: StreamSpec,
+        *,
+        schema: Any = None,
+        schema_id: int | None = None,
+        schema_registry: str | None = None,
+        connect_timeout: float = 30,
+        config: Mapping[str, Any] | None = None,
+        auth: Any = None,
+    ) -> None:
         if len(spec.topics) != 1 or spec.topics[0].startswith("^"):
             raise errors.ConfigError(f"a writer needs exactly one topic (not a pattern) in the URL, got {spec.url()}")
         self.spec = spec
@@ -41,20 +49,23 @@ class Writer:
             if schema is None:
                 raise errors.ConfigError("schema_registry= needs schema= to register")
             from ._schemas import SchemaRegistry
+
             self.schema_id = SchemaRegistry(schema_registry).register(f"{self.topic}-value", schema)
         self._failures: list[errors.DeliveryError] = []
         self.delivered = 0
         self._errors = ErrorLog(spec.bootstrap_servers)
         conf = base_config(spec, auth=auth, error_log=self._errors)
-        conf.update({
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "batch.size": 4 * 1024 * 1024,
-            "message.max.bytes": MAX_MESSAGE_BYTES,
-            "queue.buffering.max.kbytes": 512 * 1024,
-            "delivery.timeout.ms": 120000,
-        })
+        conf.update(
+            {
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "batch.size": 4 * 1024 * 1024,
+                "message.max.bytes": MAX_MESSAGE_BYTES,
+                "queue.buffering.max.kbytes": 512 * 1024,
+                "delivery.timeout.ms": 120000,
+            }
+        )
         conf.update(config or {})
         try:
             self._producer = Producer(conf)
@@ -76,8 +87,12 @@ class Writer:
         except TypeError as exc:
             raise errors.ConfigError(f"cannot write this alert as JSON ({exc}); pass schema= to write Avro") from None
 
-    def write(self, alert: Any, key: bytes | str | None = None,
-              headers: Mapping[str, bytes | str] | list[tuple[str, bytes]] | None = None) -> None:
+    def write(
+        self,
+        alert: Any,
+        key: bytes | str | None = None,
+        headers: Mapping[str, bytes | str] | list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Queue one alert (dict or bytes) for delivery; raises if an earlier delivery failed."""
         self._raise_failures()
         value = self.encode(alert)
@@ -95,9 +110,12 @@ class Writer:
         if err is None:
             self.delivered += 1
             return
-        self._failures.append(errors.DeliveryError(
-            f"could not deliver a message to {self.topic}[{msg.partition()}]: {err.str()}"
-            + (" (the message is larger than the broker accepts)" if "size" in err.str().lower() else "")))
+        self._failures.append(
+            errors.DeliveryError(
+                f"could not deliver a message to {self.topic}[{msg.partition()}]: {err.str()}"
+                + (" (the message is larger than the broker accepts)" if "size" in err.str().lower() else "")
+            )
+        )
 
     def _raise_failures(self) -> None:
         self._errors.raise_fatal()

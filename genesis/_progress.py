@@ -18,6 +18,7 @@ class ProgressBar:
         self._flushed = time.monotonic()
         if enabled:
             from tqdm.auto import tqdm
+
             self._bar = tqdm(total=total, desc=desc, unit=" alerts", mininterval=0.5, smoothing=0.1)
 
     def update(self, n: int = 1) -> None:

@@ -88,8 +88,9 @@ class SchemaDirectory:
         try:
             return load_schema(str(file), _write_hint=False)
         except Exception as exc:
-            raise ConfigError(f"{file} is not a valid Avro schema (or a type it names is missing "
-                              f"from {file.parent}): {exc}") from exc
+            raise ConfigError(
+                f"{file} is not a valid Avro schema (or a type it names is missing from {file.parent}): {exc}"
+            ) from exc
 
     def __contains__(self, schema_id: object) -> bool:
         return schema_id in self._files
@@ -159,27 +160,26 @@ class SchemaRegistry:
         path = f"/subjects/{urllib.parse.quote(subject, safe='')}/versions"
         doc = self._request("POST", path, {"schema": text})
         if doc is None or not isinstance(doc.get("id"), int):
-            raise ConfigError(f"the schema registry at {self.url} did not return an id for "
-                              f"subject {subject!r}: {doc}")
+            raise ConfigError(f"the schema registry at {self.url} did not return an id for subject {subject!r}: {doc}")
         return doc["id"]
 
     def _parse(self, doc: dict, named: dict[str, Any], what: str) -> Any:
         kind = doc.get("schemaType", "AVRO")
         if kind != "AVRO":
-            raise ConfigError(f"{what} in the registry at {self.url} is a {kind} schema; "
-                              "genesis decodes Avro only")
+            raise ConfigError(f"{what} in the registry at {self.url} is a {kind} schema; genesis decodes Avro only")
         for ref in doc.get("references") or ():  # named types registered under other subjects
             subject = urllib.parse.quote(str(ref.get("subject")), safe="")
             sub = self._request("GET", f"/subjects/{subject}/versions/{ref.get('version')}")
             if sub is None:
-                raise ConfigError(f"{what} in the registry at {self.url} references "
-                                  f"{ref.get('subject')} version {ref.get('version')}, which is missing")
+                raise ConfigError(
+                    f"{what} in the registry at {self.url} references "
+                    f"{ref.get('subject')} version {ref.get('version')}, which is missing"
+                )
             self._parse(sub, named, f"{what} (reference {ref.get('name')})")
         try:
             return fastavro.parse_schema(json.loads(doc["schema"]), named)
         except Exception as exc:
-            raise ConfigError(f"{what} from the registry at {self.url} is not a valid Avro "
-                              f"schema: {exc}") from exc
+            raise ConfigError(f"{what} from the registry at {self.url} is not a valid Avro schema: {exc}") from exc
 
     def _request(self, method: str, path: str, body: dict | None = None) -> dict | None:
         """One JSON request; ``None`` on 404, :class:`ConfigError` on any other failure."""
@@ -198,17 +198,23 @@ class SchemaRegistry:
                 return None
             detail = _error_detail(exc)
             if exc.code in (401, 403):
-                raise ConfigError(f"the schema registry at {self.url} refused the request "
-                                  f"({exc.code}): check the user:password in the URL. {detail}") from exc
-            raise ConfigError(f"the schema registry at {self.url} answered {method} {path} with "
-                              f"HTTP {exc.code}: {detail}") from exc
+                raise ConfigError(
+                    f"the schema registry at {self.url} refused the request "
+                    f"({exc.code}): check the user:password in the URL. {detail}"
+                ) from exc
+            raise ConfigError(
+                f"the schema registry at {self.url} answered {method} {path} with HTTP {exc.code}: {detail}"
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:  # refused, DNS, TLS, timeout
             reason = getattr(exc, "reason", exc)
-            raise ConfigError(f"the schema registry at {self.url} is unreachable ({reason}); "
-                              "check schema_registry= and that the registry is running") from exc
+            raise ConfigError(
+                f"the schema registry at {self.url} is unreachable ({reason}); "
+                "check schema_registry= and that the registry is running"
+            ) from exc
         except ValueError as exc:
-            raise ConfigError(f"the schema registry at {self.url} sent a response that is not "
-                              f"JSON for {method} {path}") from exc
+            raise ConfigError(
+                f"the schema registry at {self.url} sent a response that is not JSON for {method} {path}"
+            ) from exc
 
     def __repr__(self) -> str:
         return f"SchemaRegistry({self.url!r})"

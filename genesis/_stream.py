@@ -76,8 +76,11 @@ class _Message:
         return self.key, self.value
 
     def metadata(self) -> Metadata:
-        ts = (datetime.fromtimestamp(self.timestamp / 1000, tz=timezone.utc)
-              if self.timestamp and self.timestamp > 0 else None)
+        ts = (
+            datetime.fromtimestamp(self.timestamp / 1000, tz=timezone.utc)
+            if self.timestamp and self.timestamp > 0
+            else None
+        )
         return Metadata(self.tp[0], self.tp[1], self.offset, ts, self.key, tuple(self.headers or ()), self.value)
 
 
@@ -90,8 +93,9 @@ class AlertStream:
     ``_backlog()`` how many messages remain (for the progress bar).
     """
 
-    def __init__(self, decoder: Any, errors_policy: Callable[[Metadata, bytes | None, errors.DecodeError], None] | None
-                 ) -> None:
+    def __init__(
+        self, decoder: Any, errors_policy: Callable[[Metadata, bytes | None, errors.DecodeError], None] | None
+    ) -> None:
         self._decoder = decoder
         self._on_decode_error = errors_policy
         self._tracker = OffsetTracker()
@@ -128,9 +132,16 @@ class AlertStream:
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         return self()
 
-    def __call__(self, timeout: float | None = None, limit: int | None = None, progress: bool = False,
-                 filter: Callable[[dict], Any] | None = None, pool: Any = None, until_eos: bool = False,
-                 metadata: bool = False) -> Iterator[tuple]:
+    def __call__(
+        self,
+        timeout: float | None = None,
+        limit: int | None = None,
+        progress: bool = False,
+        filter: Callable[[dict], Any] | None = None,
+        pool: Any = None,
+        until_eos: bool = False,
+        metadata: bool = False,
+    ) -> Iterator[tuple]:
         """Yield ``(idx, alert)`` (or ``(idx, alert, meta)`` with ``metadata=True``).
 
         timeout:   stop after this many seconds without a new message (the clock starts
@@ -154,8 +165,16 @@ class AlertStream:
             raise errors.ConfigError(f"filter must be a function taking an alert, not {type(filter).__name__}")
         return self._run(timeout, limit, progress, Processor(self._decoder, filter), pool, until_eos, metadata)
 
-    def _run(self, timeout: float | None, limit: int | None, progress: bool, processor: Processor,
-             pool: Any, until_eos: bool, metadata: bool) -> Iterator[tuple]:
+    def _run(
+        self,
+        timeout: float | None,
+        limit: int | None,
+        progress: bool,
+        processor: Processor,
+        pool: Any,
+        until_eos: bool,
+        metadata: bool,
+    ) -> Iterator[tuple]:
         self._stop.clear()
         bar = ProgressBar(progress, total=limit)
         pipeline = _Pipeline(pool, processor) if pool is not None else None
@@ -257,13 +276,16 @@ class AlertStream:
         err = errors.FilterError(
             f"the filter raised {text} on alert {out.failed_at} of the message at "
             f"{msg.tp[0]}[{msg.tp[1]}]@{msg.offset}; nothing from this message on is committed.\n"
-            f"{out.filter_traceback}", topic=msg.tp[0], partition=msg.tp[1], offset=msg.offset)
+            f"{out.filter_traceback}",
+            topic=msg.tp[0],
+            partition=msg.tp[1],
+            offset=msg.offset,
+        )
         raise err from (exc if isinstance(exc, BaseException) else None)
 
     def stop(self) -> None:
         """End the running loop after the current alert; safe from another thread or a signal handler."""
         self._stop.set()
-
 
     def close(self) -> None:
         self._closed = True
@@ -299,9 +321,10 @@ class _Pipeline:
         (or the remaining one when nothing new arrived)."""
         if batch:
             size = max(1, min(50, -(-len(batch) // (2 * self.workers))))
-            chunks = [batch[i:i + size] for i in range(0, len(batch), size)]
-            self._inflight.append([(chunk, Task(self.pool, self.processor, [m.raw for m in chunk]))
-                                   for chunk in chunks])
+            chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
+            self._inflight.append(
+                [(chunk, Task(self.pool, self.processor, [m.raw for m in chunk])) for chunk in chunks]
+            )
         if len(self._inflight) >= 2 or (not batch and self._inflight):
             return self._collect()
         return []
@@ -319,8 +342,11 @@ class _Pipeline:
                 what = str(exc) if isinstance(exc, WorkerLost) else f"{type(exc).__name__}: {exc}"
                 raise errors.FilterError(
                     f"a pool worker failed on the messages from {first.tp[0]}[{first.tp[1]}]@{first.offset} on: "
-                    f"{what}; nothing from there on is committed", topic=first.tp[0], partition=first.tp[1],
-                    offset=first.offset) from (None if isinstance(exc, WorkerLost) else exc)
+                    f"{what}; nothing from there on is committed",
+                    topic=first.tp[0],
+                    partition=first.tp[1],
+                    offset=first.offset,
+                ) from (None if isinstance(exc, WorkerLost) else exc)
             for msg, outcome in zip(chunk, outcomes):
                 msg.outcome, msg.processor = outcome, self.processor
         self._inflight.popleft()

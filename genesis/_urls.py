@@ -23,8 +23,10 @@ from .errors import URLError
 DEFAULT_PORT = 9092
 
 _FORM = "kafka://[group@]host[:port][,host2[:port]...]/topic[,topic2...]"
-_HOST = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?))"
-                   r"(?::(?P<port>\d+))?$")
+_HOST = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?))"
+    r"(?::(?P<port>\d+))?$"
+)
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _GROUP = re.compile(r"^[^\s/@,]+$")
 
@@ -58,8 +60,10 @@ class StreamSpec:
 
 
 def _fail(url: str, why: str) -> URLError:
-    return URLError(f"invalid stream URL {url!r}: {why}. Expected {_FORM}, "
-                    f"e.g. kafka://localhost/small or kafka://mygroup@host1:9092,host2:9092/ztf_public")
+    return URLError(
+        f"invalid stream URL {url!r}: {why}. Expected {_FORM}, "
+        f"e.g. kafka://localhost/small or kafka://mygroup@host1:9092,host2:9092/ztf_public"
+    )
 
 
 def parse_url(url: str) -> StreamSpec:
@@ -111,8 +115,11 @@ def parse_url(url: str) -> StreamSpec:
             except re.error as exc:
                 raise _fail(url, f"the topic pattern {topic!r} is not a valid regular expression ({exc})") from None
         elif not _TOPIC.match(topic):
-            raise _fail(url, f"{topic!r} is not a valid topic name (letters, digits, '.', '_', '-'; "
-                             "start with '^' for a regular expression)")
+            raise _fail(
+                url,
+                f"{topic!r} is not a valid topic name (letters, digits, '.', '_', '-'; "
+                "start with '^' for a regular expression)",
+            )
         topics.append(topic)
 
     return StreamSpec(scheme="kafka", brokers=tuple(brokers), topics=tuple(topics), group=group)

@@ -30,8 +30,20 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["survey", "alert_id", "alert_mjd", "lightcurve", "cutouts", "plot_lightcurve", "plot_cutouts",
-           "summary", "key_fields", "jsonable", "LSST_ZEROPOINT", "LIGHTCURVE_COLUMNS"]
+__all__ = [
+    "survey",
+    "alert_id",
+    "alert_mjd",
+    "lightcurve",
+    "cutouts",
+    "plot_lightcurve",
+    "plot_cutouts",
+    "summary",
+    "key_fields",
+    "jsonable",
+    "LSST_ZEROPOINT",
+    "LIGHTCURVE_COLUMNS",
+]
 
 #: AB magnitude of a flux of 1 nJy: m = 31.4 - 2.5 log10(flux / nJy)
 LSST_ZEROPOINT = 31.4
@@ -39,12 +51,21 @@ LSST_ZEROPOINT = 31.4
 FORCED_DETECTION_SNR = 5.0
 ZTF_FILTERS = {1: "g", 2: "r", 3: "i"}
 #: colours of the filters in plots (ZTF g, r, i; LSST u, g, r, i, z, y)
-FILTER_COLORS = {"u": "#56b4e9", "g": "#009e73", "r": "#d55e00", "i": "#e69f00", "z": "#cc79a7",
-                 "y": "#444444"}
+FILTER_COLORS = {"u": "#56b4e9", "g": "#009e73", "r": "#d55e00", "i": "#e69f00", "z": "#cc79a7", "y": "#444444"}
 CUTOUTS = ("science", "template", "difference")
 
-LIGHTCURVE_COLUMNS = ["mjd", "days_ago", "filter", "mag", "mag_err", "is_upper_limit", "source", "id",
-                      "flux", "flux_err"]
+LIGHTCURVE_COLUMNS = [
+    "mjd",
+    "days_ago",
+    "filter",
+    "mag",
+    "mag_err",
+    "is_upper_limit",
+    "source",
+    "id",
+    "flux",
+    "flux_err",
+]
 _JD_MINUS_MJD = 2400000.5
 _MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
 # Rubin times are TAI; TAI - UTC has been 37 s since 2017 (no leap second announced since).
@@ -59,8 +80,10 @@ def survey(alert: dict) -> str:
         return "ztf"
     if alert.get("diaSource") is not None:
         return "lsst"
-    raise ValueError("not a ZTF or LSST alert: it has neither 'candidate' nor 'diaSource' "
-                     f"(top-level fields: {', '.join(sorted(alert)[:12])})")
+    raise ValueError(
+        "not a ZTF or LSST alert: it has neither 'candidate' nor 'diaSource' "
+        f"(top-level fields: {', '.join(sorted(alert)[:12])})"
+    )
 
 
 def alert_id(alert: dict) -> int:
@@ -106,42 +129,48 @@ def _ztf_rows(alert: dict) -> list[dict]:
             if c.get("jd") is None:
                 continue
             upper = c.get("magpsf") is None
-            rows.append({
-                "mjd": c["jd"] - _JD_MINUS_MJD,
-                "filter": ZTF_FILTERS.get(c.get("fid"), str(c.get("fid"))),
-                "mag": _nan(c.get("diffmaglim") if upper else c["magpsf"]),
-                "mag_err": math.nan if upper else _nan(c.get("sigmapsf")),
-                "is_upper_limit": upper,
-                "source": source,
-                "id": c.get("candid"),
-                "flux": math.nan,
-                "flux_err": math.nan,
-            })
+            rows.append(
+                {
+                    "mjd": c["jd"] - _JD_MINUS_MJD,
+                    "filter": ZTF_FILTERS.get(c.get("fid"), str(c.get("fid"))),
+                    "mag": _nan(c.get("diffmaglim") if upper else c["magpsf"]),
+                    "mag_err": math.nan if upper else _nan(c.get("sigmapsf")),
+                    "is_upper_limit": upper,
+                    "source": source,
+                    "id": c.get("candid"),
+                    "flux": math.nan,
+                    "flux_err": math.nan,
+                }
+            )
     return rows
 
 
 def _lsst_rows(alert: dict) -> list[dict]:
     rows = []
-    parts = (("alert", [alert["diaSource"]], "diaSourceId"),
-             ("previous", alert.get("prvDiaSources") or [], "diaSourceId"),
-             ("forced", alert.get("prvDiaForcedSources") or [], "diaForcedSourceId"))
+    parts = (
+        ("alert", [alert["diaSource"]], "diaSourceId"),
+        ("previous", alert.get("prvDiaSources") or [], "diaSourceId"),
+        ("forced", alert.get("prvDiaForcedSources") or [], "diaForcedSourceId"),
+    )
     for source, entries, id_field in parts:
         for s in entries:
             flux, err = s.get("psfFlux"), s.get("psfFluxErr")
             # forced photometry is measured whether or not anything is there: faint ones are limits
             upper = source == "forced" and not (flux is not None and err and flux / err >= FORCED_DETECTION_SNR)
             mag, mag_err = (_limit_mag(err), math.nan) if upper else _flux_mag(flux, err)
-            rows.append({
-                "mjd": s["midpointMjdTai"],
-                "filter": s.get("band") or "?",
-                "mag": mag,
-                "mag_err": mag_err,
-                "is_upper_limit": upper,
-                "source": source,
-                "id": s.get(id_field),
-                "flux": _nan(flux),
-                "flux_err": _nan(err),
-            })
+            rows.append(
+                {
+                    "mjd": s["midpointMjdTai"],
+                    "filter": s.get("band") or "?",
+                    "mag": mag,
+                    "mag_err": mag_err,
+                    "is_upper_limit": upper,
+                    "source": source,
+                    "id": s.get(id_field),
+                    "flux": _nan(flux),
+                    "flux_err": _nan(err),
+                }
+            )
     return rows
 
 
@@ -181,11 +210,27 @@ def plot_lightcurve(alert: dict, ax: "Axes | None" = None) -> "Figure":
         color = FILTER_COLORS.get(band, "gray")
         rows = df[(df["filter"] == band) & df["mag"].notna()]
         det, lim = rows[~rows["is_upper_limit"]], rows[rows["is_upper_limit"]]
-        ax.errorbar(-det["days_ago"], det["mag"], yerr=det["mag_err"].fillna(0), fmt="o", color=color,
-                    ms=5, capsize=0, label=f"{band} ({len(det)})")
+        ax.errorbar(
+            -det["days_ago"],
+            det["mag"],
+            yerr=det["mag_err"].fillna(0),
+            fmt="o",
+            color=color,
+            ms=5,
+            capsize=0,
+            label=f"{band} ({len(det)})",
+        )
         if len(lim):
-            ax.scatter(-lim["days_ago"], lim["mag"], marker="v", facecolors="none", edgecolors=color,
-                       s=30, alpha=0.7, label=f"{band} limits ({len(lim)})")
+            ax.scatter(
+                -lim["days_ago"],
+                lim["mag"],
+                marker="v",
+                facecolors="none",
+                edgecolors=color,
+                s=30,
+                alpha=0.7,
+                label=f"{band} limits ({len(lim)})",
+            )
     if not ax.yaxis_inverted():
         ax.invert_yaxis()
     ax.set_xlabel("days relative to this alert")
@@ -282,8 +327,9 @@ def plot_cutouts(alert: dict, fig: "Figure | None" = None) -> "Figure":
             continue
         image, header = images[name]
         finite = image[np.isfinite(image)]
-        norm = ImageNormalize(finite if finite.size else [0, 1], interval=PercentileInterval(99.5),
-                              stretch=AsinhStretch())
+        norm = ImageNormalize(
+            finite if finite.size else [0, 1], interval=PercentileInterval(99.5), stretch=AsinhStretch()
+        )
         ny, nx = image.shape
         m = _sky_matrix(header)
         cx, cy = (nx - 1) / 2, (ny - 1) / 2
@@ -308,8 +354,9 @@ def _compass(ax: "Axes") -> None:
     """North and east arrows in the corner of a north-up, east-left image."""
     origin = (0.25, 0.72)
     for label, tip in (("N", (0.25, 0.95)), ("E", (0.04, 0.72))):
-        ax.annotate("", xy=tip, xytext=origin, xycoords="axes fraction",
-                    arrowprops={"arrowstyle": "->", "color": "yellow"})
+        ax.annotate(
+            "", xy=tip, xytext=origin, xycoords="axes fraction", arrowprops={"arrowstyle": "->", "color": "yellow"}
+        )
         ax.text(*tip, label, transform=ax.transAxes, color="yellow", ha="center", va="bottom", fontsize="small")
 
 
@@ -319,8 +366,12 @@ def _sso_name(alert: dict) -> str | None:
     if survey(alert) == "ztf":
         name = alert["candidate"].get("ssnamenr")
         return None if name in (None, "null") else str(name)
-    for record, field in (("ssSource", "designation"), ("mpc_orbits", "designation"),
-                          ("MPCORB", "mpcDesignation"), ("ssObject", "designation")):
+    for record, field in (
+        ("ssSource", "designation"),
+        ("mpc_orbits", "designation"),
+        ("MPCORB", "mpcDesignation"),
+        ("ssObject", "designation"),
+    ):
         value = (alert.get(record) or {}).get(field)
         if value:
             return str(value)
@@ -351,8 +402,11 @@ def summary(alert: dict) -> str:
         band = c.get("band") or "?"
         m, e = _flux_mag(c.get("psfFlux"), c.get("psfFluxErr"))
         head = f"LSST {alert['diaSourceId']}  diaObject {c.get('diaObjectId')}"
-        mag = (f"{band}={_fmt(m, '.2f')}±{_fmt(e, '.2f')}" if not math.isnan(m) else
-               f"{band} psfFlux={_fmt(c.get('psfFlux'), '.0f')}±{_fmt(c.get('psfFluxErr'), '.0f')} nJy")
+        mag = (
+            f"{band}={_fmt(m, '.2f')}±{_fmt(e, '.2f')}"
+            if not math.isnan(m)
+            else f"{band} psfFlux={_fmt(c.get('psfFlux'), '.0f')}±{_fmt(c.get('psfFluxErr'), '.0f')} nJy"
+        )
     line = f"{head}  {when}  ra={_fmt(c.get('ra'), '.5f')} dec={_fmt(c.get('dec'), '+.5f')}  {mag}"
     sso = _sso_name(alert)
     return f"{line}  asteroid={sso}" if sso else line
@@ -366,26 +420,49 @@ def key_fields(alert: dict) -> dict[str, Any]:
     fields: dict[str, Any]
     if survey(alert) == "ztf":
         c = alert["candidate"]
-        fields = {"survey": "ZTF", "schema": alert.get("schemavsn"), "objectId": alert.get("objectId"),
-                  "candid": alert["candid"], "time (UTC)": _utc(alert).isoformat(timespec="seconds"),
-                  "jd": c.get("jd"), "ra": c.get("ra"), "dec": c.get("dec"),
-                  "filter": ZTF_FILTERS.get(c.get("fid"), c.get("fid")), "magpsf": c.get("magpsf"),
-                  "sigmapsf": c.get("sigmapsf"), "diffmaglim": c.get("diffmaglim"),
-                  "isdiffpos": c.get("isdiffpos"), "rb": c.get("rb"), "drb": c.get("drb"),
-                  "ssnamenr": c.get("ssnamenr"), "ssdistnr": c.get("ssdistnr"),
-                  "distpsnr1": c.get("distpsnr1"), "sgscore1": c.get("sgscore1"),
-                  "ndethist": c.get("ndethist")}
+        fields = {
+            "survey": "ZTF",
+            "schema": alert.get("schemavsn"),
+            "objectId": alert.get("objectId"),
+            "candid": alert["candid"],
+            "time (UTC)": _utc(alert).isoformat(timespec="seconds"),
+            "jd": c.get("jd"),
+            "ra": c.get("ra"),
+            "dec": c.get("dec"),
+            "filter": ZTF_FILTERS.get(c.get("fid"), c.get("fid")),
+            "magpsf": c.get("magpsf"),
+            "sigmapsf": c.get("sigmapsf"),
+            "diffmaglim": c.get("diffmaglim"),
+            "isdiffpos": c.get("isdiffpos"),
+            "rb": c.get("rb"),
+            "drb": c.get("drb"),
+            "ssnamenr": c.get("ssnamenr"),
+            "ssdistnr": c.get("ssdistnr"),
+            "distpsnr1": c.get("distpsnr1"),
+            "sgscore1": c.get("sgscore1"),
+            "ndethist": c.get("ndethist"),
+        }
     else:
         c = alert["diaSource"]
         mag, err = _flux_mag(c.get("psfFlux"), c.get("psfFluxErr"))
-        fields = {"survey": "LSST", "diaSourceId": alert["diaSourceId"], "diaObjectId": c.get("diaObjectId"),
-                  "time (UTC)": _utc(alert).isoformat(timespec="seconds"),
-                  "midpointMjdTai": c.get("midpointMjdTai"), "ra": c.get("ra"), "dec": c.get("dec"),
-                  "band": c.get("band"), "psfFlux (nJy)": c.get("psfFlux"), "psfFluxErr (nJy)": c.get("psfFluxErr"),
-                  "mag (AB)": None if math.isnan(mag) else round(mag, 3),
-                  "mag err": None if math.isnan(err) else round(err, 3),
-                  "snr": c.get("snr"), "reliability": c.get("reliability"), "isNegative": c.get("isNegative"),
-                  "asteroid": _sso_name(alert)}
+        fields = {
+            "survey": "LSST",
+            "diaSourceId": alert["diaSourceId"],
+            "diaObjectId": c.get("diaObjectId"),
+            "time (UTC)": _utc(alert).isoformat(timespec="seconds"),
+            "midpointMjdTai": c.get("midpointMjdTai"),
+            "ra": c.get("ra"),
+            "dec": c.get("dec"),
+            "band": c.get("band"),
+            "psfFlux (nJy)": c.get("psfFlux"),
+            "psfFluxErr (nJy)": c.get("psfFluxErr"),
+            "mag (AB)": None if math.isnan(mag) else round(mag, 3),
+            "mag err": None if math.isnan(err) else round(err, 3),
+            "snr": c.get("snr"),
+            "reliability": c.get("reliability"),
+            "isNegative": c.get("isNegative"),
+            "asteroid": _sso_name(alert),
+        }
     fields["light curve"] = history
     fields["cutouts"] = [n for n in CUTOUTS if _cutout_bytes(alert.get("cutout" + n.capitalize()))]
     return fields
@@ -395,8 +472,11 @@ def jsonable(value: Any, *, drop_bytes: bool = False) -> Any:
     """``value`` made fit for ``json.dumps`` with ``allow_nan=False``: bytes (the cutouts) as
     base64 text (or left out with ``drop_bytes``), NaN and infinities as None."""
     if isinstance(value, dict):
-        return {k: jsonable(v, drop_bytes=drop_bytes) for k, v in value.items()
-                if not (drop_bytes and isinstance(v, (bytes, bytearray)))}
+        return {
+            k: jsonable(v, drop_bytes=drop_bytes)
+            for k, v in value.items()
+            if not (drop_bytes and isinstance(v, (bytes, bytearray)))
+        }
     if isinstance(value, (list, tuple)):
         return [jsonable(v, drop_bytes=drop_bytes) for v in value]
     if isinstance(value, float):

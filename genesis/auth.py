@@ -59,18 +59,23 @@ class Auth:
         if not self.password:
             raise ConfigError(f"the credentials of {self.username!r} have an empty password")
         if mechanism == "OAUTHBEARER" and not self.token_url:
-            raise ConfigError("OAUTHBEARER (OIDC) credentials need token_url, the token endpoint of the "
-                              "identity provider; make them with Auth.oidc(client_id, client_secret, token_url)")
+            raise ConfigError(
+                "OAUTHBEARER (OIDC) credentials need token_url, the token endpoint of the "
+                "identity provider; make them with Auth.oidc(client_id, client_secret, token_url)"
+            )
         if self.ca is not None:
             ca = str(Path(self.ca).expanduser())
             if not Path(ca).is_file():
-                raise ConfigError(f"the CA file {ca} does not exist; give the PEM file of the CA that signed "
-                                  "the broker's certificate, or no CA to trust the system's CA store")
+                raise ConfigError(
+                    f"the CA file {ca} does not exist; give the PEM file of the CA that signed "
+                    "the broker's certificate, or no CA to trust the system's CA store"
+                )
             object.__setattr__(self, "ca", ca)
 
     @classmethod
-    def oidc(cls, client_id: str, client_secret: str, token_url: str, scope: str | None = None, *,
-             ca: str | None = None) -> "Auth":
+    def oidc(
+        cls, client_id: str, client_secret: str, token_url: str, scope: str | None = None, *, ca: str | None = None
+    ) -> "Auth":
         """OIDC client credentials (SASL/OAUTHBEARER over TLS), as NASA GCN's Kafka uses; librdkafka
         itself fetches and refreshes the token from ``token_url``."""
         return cls(client_id, client_secret, mechanism="OAUTHBEARER", ca=ca, token_url=token_url, scope=scope)
@@ -89,10 +94,14 @@ class Auth:
             "sasl.mechanism": self.mechanism,
         }
         if self.mechanism == "OAUTHBEARER":
-            conf.update({"sasl.oauthbearer.method": "oidc",
-                         "sasl.oauthbearer.client.id": self.username,
-                         "sasl.oauthbearer.client.secret": self.password,
-                         "sasl.oauthbearer.token.endpoint.url": self.token_url})
+            conf.update(
+                {
+                    "sasl.oauthbearer.method": "oidc",
+                    "sasl.oauthbearer.client.id": self.username,
+                    "sasl.oauthbearer.client.secret": self.password,
+                    "sasl.oauthbearer.token.endpoint.url": self.token_url,
+                }
+            )
             if self.scope:
                 conf["sasl.oauthbearer.scope"] = self.scope
         else:
@@ -103,8 +112,10 @@ class Auth:
 
     def __repr__(self) -> str:
         extra = f", token_url={self.token_url!r}" if self.token_url else ""
-        return (f"Auth(username={self.username!r}, password='***', mechanism={self.mechanism!r}, "
-                f"ssl={self.ssl}, ca={self.ca!r}{extra})")
+        return (
+            f"Auth(username={self.username!r}, password='***', mechanism={self.mechanism!r}, "
+            f"ssl={self.ssl}, ca={self.ca!r}{extra})"
+        )
 
     __str__ = __repr__
 
@@ -152,8 +163,10 @@ def read_entries(path: Path | None = None) -> list[Entry]:
     except FileNotFoundError:
         return []
     if mode & 0o077:
-        raise ConfigError(f"the credentials file {path} may be read by other users (mode {mode & 0o777:o}); "
-                          f"genesis will not use it until you run: chmod 600 {path}")
+        raise ConfigError(
+            f"the credentials file {path} may be read by other users (mode {mode & 0o777:o}); "
+            f"genesis will not use it until you run: chmod 600 {path}"
+        )
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -171,15 +184,26 @@ def _entry(item: Any, path: Path, n: int) -> Entry:
     unknown = set(item) - _FILE_KEYS
     missing = {"host", "username", "password"} - set(item)
     if unknown or missing:
-        raise ConfigError(f"{where}: " + "; ".join(
-            ([f"unknown keys {', '.join(sorted(unknown))}"] if unknown else []) +
-            ([f"missing {', '.join(sorted(missing))}"] if missing else [])))
+        raise ConfigError(
+            f"{where}: "
+            + "; ".join(
+                ([f"unknown keys {', '.join(sorted(unknown))}"] if unknown else [])
+                + ([f"missing {', '.join(sorted(missing))}"] if missing else [])
+            )
+        )
     port = item.get("port")
     if port is not None and not (isinstance(port, int) and 0 < port < 65536):
         raise ConfigError(f"{where}: port must be a number from 1 to 65535")
     try:
-        auth = Auth(str(item["username"]), str(item["password"]), str(item.get("mechanism", DEFAULT_MECHANISM)),
-                    bool(item.get("ssl", True)), item.get("ca"), item.get("token_url"), item.get("scope"))
+        auth = Auth(
+            str(item["username"]),
+            str(item["password"]),
+            str(item.get("mechanism", DEFAULT_MECHANISM)),
+            bool(item.get("ssl", True)),
+            item.get("ca"),
+            item.get("token_url"),
+            item.get("scope"),
+        )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return Entry(str(item["host"]), auth, port)
@@ -196,15 +220,26 @@ def render_entries(entries: Iterable[Entry]) -> str:
     out = ["# genesis credentials (genesis auth add/list/remove). Keep this file private: chmod 600.\n"]
     for e in entries:
         a = e.auth
-        values: list[tuple[str, Any]] = [("host", e.host), ("port", e.port), ("username", a.username),
-                                         ("password", a.password), ("mechanism", a.mechanism), ("ssl", a.ssl),
-                                         ("ca", a.ca), ("token_url", a.token_url), ("scope", a.scope)]
+        values: list[tuple[str, Any]] = [
+            ("host", e.host),
+            ("port", e.port),
+            ("username", a.username),
+            ("password", a.password),
+            ("mechanism", a.mechanism),
+            ("ssl", a.ssl),
+            ("ca", a.ca),
+            ("token_url", a.token_url),
+            ("scope", a.scope),
+        ]
         out.append("\n[[auth]]\n")
         for key, value in values:
             if value is None:
                 continue
-            text = ("true" if value else "false") if isinstance(value, bool) else (
-                str(value) if isinstance(value, int) else _toml_string(value))
+            text = (
+                ("true" if value else "false")
+                if isinstance(value, bool)
+                else (str(value) if isinstance(value, int) else _toml_string(value))
+            )
             out.append(f"{key} = {text}\n")
     return "".join(out)
 
@@ -256,9 +291,11 @@ def _from_file(spec: StreamSpec) -> Found | None:
             continue
         exact = [e for e in hits if e.port is not None] or hits  # host:port beats host alone
         if len({e.auth.username for e in exact}) > 1:
-            raise ConfigError(f"{path} holds several logins for {broker} "
-                              f"({', '.join(e.auth.username for e in exact)}); keep one (genesis auth remove) "
-                              "or pass auth= to gs.open")
+            raise ConfigError(
+                f"{path} holds several logins for {broker} "
+                f"({', '.join(e.auth.username for e in exact)}); keep one (genesis auth remove) "
+                "or pass auth= to gs.open"
+            )
         return Found(exact[0].auth, f"{path} [{exact[0].where}]")
     return None
 
@@ -267,8 +304,15 @@ def _from_environment() -> Found | None:
     user, password = os.environ.get("GENESIS_USERNAME"), os.environ.get("GENESIS_PASSWORD")
     if not (user and password):
         return None
-    return Found(Auth(user, password, mechanism=os.environ.get("GENESIS_MECHANISM", DEFAULT_MECHANISM),
-                      ca=os.environ.get("GENESIS_CA") or None), "environment (GENESIS_USERNAME)")
+    return Found(
+        Auth(
+            user,
+            password,
+            mechanism=os.environ.get("GENESIS_MECHANISM", DEFAULT_MECHANISM),
+            ca=os.environ.get("GENESIS_CA") or None,
+        ),
+        "environment (GENESIS_USERNAME)",
+    )
 
 
 def find(spec: StreamSpec) -> Found | None:

@@ -35,13 +35,16 @@ class Dedup(Iterator[T]):
     tuples a stream yields; the key is taken from the alert in either case.
     """
 
-    def __init__(self, items: Iterable[T], key: str | Callable[[Any], Hashable] = "candid",
-                 maxsize: int = DEFAULT_MAXSIZE) -> None:
+    def __init__(
+        self, items: Iterable[T], key: str | Callable[[Any], Hashable] = "candid", maxsize: int = DEFAULT_MAXSIZE
+    ) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize <= 0:
             raise ConfigError(f"maxsize must be a positive integer (how many keys to remember), not {maxsize!r}")
         if not (isinstance(key, str) or callable(key)):
-            raise ConfigError(f"key must be a field name (e.g. 'candid', 'diaSourceId') or a function of the "
-                              f"alert, not {type(key).__name__}")
+            raise ConfigError(
+                f"key must be a field name (e.g. 'candid', 'diaSourceId') or a function of the "
+                f"alert, not {type(key).__name__}"
+            )
         self._items = iter(items)
         self._key = key
         self.maxsize = maxsize
@@ -70,14 +73,18 @@ class Dedup(Iterator[T]):
         if callable(self._key):
             return self._key(alert)
         if not isinstance(alert, Mapping):
-            raise ConfigError(f"dedup(key={self._key!r}) needs alerts that are dicts, got {type(alert).__name__} "
-                              "(a filter that transforms alerts?); pass key= a function of what the stream yields")
+            raise ConfigError(
+                f"dedup(key={self._key!r}) needs alerts that are dicts, got {type(alert).__name__} "
+                "(a filter that transforms alerts?); pass key= a function of what the stream yields"
+            )
         try:
             return alert[self._key]
         except KeyError:
             fields = ", ".join(sorted(map(str, alert))[:12])
-            raise ConfigError(f"the alert has no field {self._key!r} to deduplicate on; top-level fields: "
-                              f"{fields}... (ZTF: 'candid', LSST: 'diaSourceId'; or pass key= a function)") from None
+            raise ConfigError(
+                f"the alert has no field {self._key!r} to deduplicate on; top-level fields: "
+                f"{fields}... (ZTF: 'candid', LSST: 'diaSourceId'; or pass key= a function)"
+            ) from None
 
 
 def _alert_of(item: Any) -> Any:
@@ -87,8 +94,9 @@ def _alert_of(item: Any) -> Any:
     return item
 
 
-def dedup(items: Iterable[T], key: str | Callable[[Any], Hashable] = "candid",
-          maxsize: int = DEFAULT_MAXSIZE) -> Dedup[T]:
+def dedup(
+    items: Iterable[T], key: str | Callable[[Any], Hashable] = "candid", maxsize: int = DEFAULT_MAXSIZE
+) -> Dedup[T]:
     """``items`` with repeated alerts left out (the first occurrence is kept).
 
     key:     the alert's top-level field that identifies it (``"candid"`` for ZTF,

@@ -31,8 +31,11 @@ from .cluster import _admin
 
 PARTITIONS = 6
 #: retention of the injection topic: 1 GB per partition, 1 hour
-LSST_RETENTION = {"retention.bytes": str(1024**3), "retention.ms": str(3600 * 1000),
-                  "segment.bytes": str(128 * 1024**2)}
+LSST_RETENTION = {
+    "retention.bytes": str(1024**3),
+    "retention.ms": str(3600 * 1000),
+    "segment.bytes": str(128 * 1024**2),
+}
 
 
 def topic_size(bootstrap: str, topic: str) -> int:
@@ -130,8 +133,7 @@ def _build(name: str, data_dir: str | Path | None, total: int, workers: int) -> 
             yield encode_container(record, schema)
         return
     step = 250
-    jobs = [(name, None if data_dir is None else str(data_dir), i, min(i + step, total))
-            for i in range(0, total, step)]
+    jobs = [(name, None if data_dir is None else str(data_dir), i, min(i + step, total)) for i in range(0, total, step)]
     if workers == 1 or len(jobs) == 1:
         for job in jobs:
             yield from _encode_slice(job)
@@ -141,15 +143,17 @@ def _build(name: str, data_dir: str | Path | None, total: int, workers: int) -> 
             yield from chunk
 
 
-def load_demo_topic(bootstrap: str, name: str, replication_factor: int, *, data_dir=None,
-                    progress: bool = False) -> int:
+def load_demo_topic(
+    bootstrap: str, name: str, replication_factor: int, *, data_dir=None, progress: bool = False
+) -> int:
     """Create demo topic ``name`` (6 partitions) and fill it; return the number of alerts written."""
     _admin.create_topic(_admin.admin(bootstrap), name, PARTITIONS, replication_factor, None, 60)
     return load_messages(f"kafka://{bootstrap}/{name}", demo_messages(name, data_dir), progress=progress)
 
 
-def create_demo_topics(bootstrap: str, replication_factor: int, *, data_dir=None,
-                       say: Callable[[str], None] = print, progress: bool = True) -> None:
+def create_demo_topics(
+    bootstrap: str, replication_factor: int, *, data_dir=None, say: Callable[[str], None] = print, progress: bool = True
+) -> None:
     """Create and fill ``small`` and ``medium``, and create ``lsst``; topics already there are left as they are."""
     from .samples import DEMO_SIZES
 
@@ -157,8 +161,13 @@ def create_demo_topics(bootstrap: str, replication_factor: int, *, data_dir=None
     for name, size in DEMO_SIZES.items():
         if name in existing:
             have = topic_size(bootstrap, name)
-            note = "" if have == size else (f" (it holds {have}, not {size}: delete it with "
-                                            f"`genesis cluster down` or an admin tool to reload)")
+            note = (
+                ""
+                if have == size
+                else (
+                    f" (it holds {have}, not {size}: delete it with `genesis cluster down` or an admin tool to reload)"
+                )
+            )
             say(f"topic {name!r} exists; left as it is{note}")
             continue
         t0 = time.monotonic()
@@ -197,8 +206,7 @@ def walkthrough(host: str = "localhost") -> None:
     with gs.open(broker_url, start_at="earliest") as stream:
         alerts2 = [alert["candid"] for _, alert in stream(timeout=10, progress=True)]
         stream.commit()
-    print(f"Read {len(alerts1)} then {len(alerts2)} alerts; nothing lost: "
-          f"{set(alerts) == set(alerts1 + alerts2)}\n")
+    print(f"Read {len(alerts1)} then {len(alerts2)} alerts; nothing lost: {set(alerts) == set(alerts1 + alerts2)}\n")
 
     print("# Filtering medium for asteroids")
     with gs.open(f"{base}/medium", start_at="earliest") as stream:

@@ -18,7 +18,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from confluent_kafka import OFFSET_END, ConsumerGroupTopicPartitions, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_END,
+    ConsumerGroupTopicPartitions,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 from . import auth as _auth
@@ -129,8 +136,10 @@ def _check_tcp(ctx: _Context) -> str:
         except OSError as exc:
             refused.append(f"{broker} ({exc.strerror or exc})")
     if not ctx.reachable:
-        raise _Failed(f"no bootstrap broker accepts connections: {', '.join(refused)}. Check the port in the URL, "
-                      "that the brokers run (local cluster: genesis cluster status) and that no firewall blocks it")
+        raise _Failed(
+            f"no bootstrap broker accepts connections: {', '.join(refused)}. Check the port in the URL, "
+            "that the brokers run (local cluster: genesis cluster status) and that no firewall blocks it"
+        )
     note = f"; not answering: {', '.join(refused)}" if refused else ""
     return ", ".join(f"{h}:{p}" for h, p in ctx.reachable) + note
 
@@ -150,11 +159,15 @@ def _check_tls(ctx: _Context) -> str:
         context = ssl.create_default_context(cafile=ctx.ca)
         _tls_handshake(host, port, context, min(5.0, ctx.timeout))
     except ssl.SSLCertVerificationError as exc:
-        raise _Failed(f"{host}:{port} presented a certificate that {trust} does not vouch for "
-                      f"({exc.verify_message}): give the broker's CA with genesis auth add {host} --ca FILE") from None
+        raise _Failed(
+            f"{host}:{port} presented a certificate that {trust} does not vouch for "
+            f"({exc.verify_message}): give the broker's CA with genesis auth add {host} --ca FILE"
+        ) from None
     except (ssl.SSLError, OSError) as exc:
-        raise _Failed(f"no TLS handshake with {host}:{port} ({exc}): the listener may be plaintext; "
-                      f"then use genesis auth add {host} --no-ssl") from None
+        raise _Failed(
+            f"no TLS handshake with {host}:{port} ({exc}): the listener may be plaintext; "
+            f"then use genesis auth add {host} --no-ssl"
+        ) from None
     return f"{host}:{port}, trusting {trust}"
 
 
@@ -182,8 +195,10 @@ def _check_login(ctx: _Context) -> str:
     except errors.BrokerUnreachableError as exc:
         host, port = ctx.reachable[0]
         if ctx.auth is None and _speaks_tls(host, port, min(5.0, ctx.timeout)):
-            raise _Failed(f"{host}:{port} speaks TLS, and no credentials are configured for it: add them with "
-                          f"genesis auth add {host} --username USER [--ca FILE]") from None
+            raise _Failed(
+                f"{host}:{port} speaks TLS, and no credentials are configured for it: add them with "
+                f"genesis auth add {host} --username USER [--ca FILE]"
+            ) from None
         raise _Failed(str(exc)) from None
     except errors.BrokerError as exc:
         raise _Failed(str(exc)) from None
@@ -222,8 +237,10 @@ def _check_read(ctx: _Context) -> str:
     topic = _first_topic(ctx)
     meta = ctx.consumer.list_topics(topic, timeout=ctx.timeout).topics[topic]
     try:
-        marks = {p: ctx.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=ctx.timeout)
-                 for p in sorted(meta.partitions)}
+        marks = {
+            p: ctx.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=ctx.timeout)
+            for p in sorted(meta.partitions)
+        }
     except KafkaException as exc:
         raise _Failed(str(translate(exc, brokers=ctx.spec.bootstrap_servers, topic=topic))) from None
     with_data = [p for p, (low, high) in marks.items() if high > low]
@@ -251,8 +268,10 @@ def _check_read(ctx: _Context) -> str:
         raise _Failed(str(exc)) from None
     finally:
         reader.unassign()
-    raise _Failed(f"no answer to a fetch from {topic}[{partition}] within {ctx.timeout:g} s: "
-                  "the partition's leader may be down (local cluster: genesis cluster status)")
+    raise _Failed(
+        f"no answer to a fetch from {topic}[{partition}] within {ctx.timeout:g} s: "
+        "the partition's leader may be down (local cluster: genesis cluster status)"
+    )
 
 
 def _check_group(ctx: _Context) -> str:
@@ -309,8 +328,9 @@ def diagnose(url: str, *, auth: Any = None, timeout: float = 10.0) -> Iterator[C
             ctx.consumer.close()
 
 
-def run(url: str, *, auth: Any = None, timeout: float = 10.0,
-        report: Callable[[Check], None] | None = None) -> list[Check]:
+def run(
+    url: str, *, auth: Any = None, timeout: float = 10.0, report: Callable[[Check], None] | None = None
+) -> list[Check]:
     """All checks as a list (``report`` is called with each as it completes)."""
     results = []
     for check in diagnose(url, auth=auth, timeout=timeout):

@@ -55,8 +55,9 @@ class BrokerUnreachableError(BrokerError, ConnectionError):
 class UnknownTopicError(BrokerError):
     """A topic named in the URL does not exist on the cluster."""
 
-    def __init__(self, message: str, *, topic: str, similar: list[str] | None = None,
-                 brokers: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, topic: str, similar: list[str] | None = None, brokers: str | None = None
+    ) -> None:
         super().__init__(message, brokers=brokers)
         self.topic = topic
         self.similar = list(similar or [])
@@ -102,8 +103,9 @@ class DecodeError(_Located, GenesisError):
     bytes did not come from Kafka); ``reason`` says why.
     """
 
-    def __init__(self, reason: str, *, topic: str | None = None, partition: int | None = None,
-                 offset: int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, topic: str | None = None, partition: int | None = None, offset: int | None = None
+    ) -> None:
         self.reason = reason
         self._locate(topic, partition, offset)
         super().__init__(reason)
@@ -117,8 +119,10 @@ class DecodeError(_Located, GenesisError):
     def __str__(self) -> str:
         if self.topic is None:
             return self.reason
-        return (f"cannot decode the message at {self.where}: {self.reason}. "
-                "Open the stream with errors='skip' or errors='quarantine' to step over bad packets.")
+        return (
+            f"cannot decode the message at {self.where}: {self.reason}. "
+            "Open the stream with errors='skip' or errors='quarantine' to step over bad packets."
+        )
 
 
 class SchemaNotFoundError(DecodeError):
@@ -128,8 +132,9 @@ class SchemaNotFoundError(DecodeError):
 class FilterError(_Located, GenesisError):
     """The user's filter raised; the original exception is ``__cause__``."""
 
-    def __init__(self, message: str, *, topic: str | None = None, partition: int | None = None,
-                 offset: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, topic: str | None = None, partition: int | None = None, offset: int | None = None
+    ) -> None:
         self._locate(topic, partition, offset)
         super().__init__(message)
 
@@ -147,8 +152,20 @@ class PortInUseError(ClusterError):
 
 
 __all__ = [
-    "GenesisError", "ConfigError", "URLError", "BrokerError", "BrokerUnreachableError",
-    "UnknownTopicError", "AuthenticationError", "AuthorizationError", "TLSError",
-    "DeliveryError", "DecodeError", "SchemaNotFoundError", "FilterError", "ClusterError",
-    "ToolMissingError", "PortInUseError",
+    "GenesisError",
+    "ConfigError",
+    "URLError",
+    "BrokerError",
+    "BrokerUnreachableError",
+    "UnknownTopicError",
+    "AuthenticationError",
+    "AuthorizationError",
+    "TLSError",
+    "DeliveryError",
+    "DecodeError",
+    "SchemaNotFoundError",
+    "FilterError",
+    "ClusterError",
+    "ToolMissingError",
+    "PortInUseError",
 ]

@@ -92,6 +92,5 @@ class within:
         if ra is None or dec is None:
             return None
         d1, d2 = math.radians(self.dec), math.radians(dec)
-        cos_sep = (math.sin(d1) * math.sin(d2)
-                   + math.cos(d1) * math.cos(d2) * math.cos(math.radians(ra - self.ra)))
+        cos_sep = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(math.radians(ra - self.ra))
         return alert if cos_sep >= self._cos_r else None

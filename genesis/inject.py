@@ -56,8 +56,18 @@ from typing import Any, Literal
 
 from .errors import ConfigError, DeliveryError
 
-__all__ = ["Rate", "Schedule", "InjectReport", "MessagePool", "parse_rate", "make_schedule", "inject",
-           "start", "check_disk", "LSST_RATE"]
+__all__ = [
+    "Rate",
+    "Schedule",
+    "InjectReport",
+    "MessagePool",
+    "parse_rate",
+    "make_schedule",
+    "inject",
+    "start",
+    "check_disk",
+    "LSST_RATE",
+]
 
 #: Rubin's average: 10,000 alerts per visit, a visit every 40 s (DMTN-102; 39 s in DMTN-028)
 LSST_RATE = "10000/40s"
@@ -70,6 +80,7 @@ _DISK_RESERVE = 2 * 1024**3
 
 
 # --------------------------------------------------------------------------- rate and schedule
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -96,8 +107,10 @@ def parse_rate(text: str | Rate) -> Rate:
         return text
     match = _RATE.fullmatch(str(text).lower())
     if not match or match[3] not in _UNITS:
-        raise ConfigError(f"rate {text!r} is not understood: write ALERTS/SECONDS, e.g. 10000/40s "
-                          "(10,000 alerts per 40-second visit) or 250/s")
+        raise ConfigError(
+            f"rate {text!r} is not understood: write ALERTS/SECONDS, e.g. 10000/40s "
+            "(10,000 alerts per 40-second visit) or 250/s"
+        )
     alerts, number, unit = int(match[1]), match[2], match[3]
     if number in ("", "."):
         if not unit:
@@ -136,8 +149,9 @@ class Schedule:
         return self.at(self.total - 1) if self.total else 0.0
 
 
-def make_schedule(rate: str | Rate, visits: int | None = None, duration: float | None = None,
-                  burst: float | None = None) -> Schedule:
+def make_schedule(
+    rate: str | Rate, visits: int | None = None, duration: float | None = None, burst: float | None = None
+) -> Schedule:
     """The schedule of ``visits`` visits (or ``duration`` seconds) at ``rate``, evenly or in bursts."""
     rate = parse_rate(rate)
     if (visits is None) == (duration is None):
@@ -161,8 +175,10 @@ def make_schedule(rate: str | Rate, visits: int | None = None, duration: float |
 
 # --------------------------------------------------------------------------- payloads
 
+
 def _varint(value: int) -> bytes:
     from ._codecs._avro import write_long
+
     return write_long(value)
 
 
@@ -173,8 +189,13 @@ class MessagePool:
     those pieces joined with the new id's 10-byte varint (one copy of ~82 KB).
     """
 
-    def __init__(self, format: Literal["ztf", "lsst"] = "ztf", size: int = 256,
-                 data_dir: str | Path | None = None, target_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        format: Literal["ztf", "lsst"] = "ztf",
+        size: int = 256,
+        data_dir: str | Path | None = None,
+        target_bytes: int | None = None,
+    ) -> None:
         if format not in ("ztf", "lsst"):
             raise ConfigError(f"format must be 'ztf' or 'lsst', not {format!r}")
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
@@ -190,8 +211,9 @@ class MessagePool:
         for number in range(size):
             schema, record = samples.lsst_sized(format, data_dir, number=number, **options)
             old = record["candid"] if format == "ztf" else record["diaSourceId"]
-            value = (encode_container(record, schema) if format == "ztf"
-                     else encode_wire(record, schema, _LSST_SCHEMA_ID))
+            value = (
+                encode_container(record, schema) if format == "ztf" else encode_wire(record, schema, _LSST_SCHEMA_ID)
+            )
             pieces = tuple(value.split(_varint(old)))
             if len(pieces) < 2 or len(_varint(old)) != len(_varint(_ID_BASE)):
                 raise RuntimeError(f"alert id {old} of pool entry {number} is not a patchable 10-byte Avro long")
@@ -206,8 +228,11 @@ class MessagePool:
     def _check(self, decoder: Any, number: int) -> None:
         probe = _ID_MAX - number
         (record,) = decoder.decode(self.message(number, probe))
-        ids = ((record["candid"], record["candidate"]["candid"]) if self.format == "ztf"
-               else (record["diaSourceId"], record["diaSource"]["diaSourceId"]))
+        ids = (
+            (record["candid"], record["candidate"]["candid"])
+            if self.format == "ztf"
+            else (record["diaSourceId"], record["diaSource"]["diaSourceId"])
+        )
         if ids != (probe, probe):
             raise RuntimeError(f"patching the alert id of pool entry {number} failed (got {ids})")
 
@@ -220,6 +245,7 @@ class MessagePool:
 
 
 # --------------------------------------------------------------------------- disk
+
 
 @dataclass(frozen=True)
 class DiskCheck:
@@ -241,6 +267,7 @@ def check_disk(bootstrap: str, topic: str, run_bytes: float, bytes_per_second: f
     from confluent_kafka.admin import AdminClient, ConfigResource
 
     from ._kafka import translate
+
     admin = AdminClient({"bootstrap.servers": bootstrap})
     try:
         meta = admin.list_topics(topic, timeout=15)
@@ -248,8 +275,11 @@ def check_disk(bootstrap: str, topic: str, run_bytes: float, bytes_per_second: f
         raise translate(exc, brokers=bootstrap, topic=topic) from None
     info = meta.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
-        raise ConfigError(f"topic {topic!r} does not exist on {bootstrap}: genesis inject writes only to an "
-                          "existing topic (create it with a retention limit, e.g. the demo's 'lsst')")
+        raise ConfigError(
+            f"topic {topic!r} does not exist on {bootstrap}: genesis inject writes only to an "
+            "existing topic (create it with a retention limit, e.g. the demo's 'lsst')"
+        )
+
     def describe(kind: str, name: str) -> dict[str, Any]:  # one broker per call is all Kafka allows
         (future,) = admin.describe_configs([ConfigResource(kind, name)]).values()
         return future.result(timeout=15)
@@ -282,11 +312,14 @@ def check_disk(bootstrap: str, topic: str, run_bytes: float, bytes_per_second: f
             raise ConfigError(
                 f"not enough disk for this run: it would leave {total / 1e9:.1f} GB on {where} (all replicas, "
                 f"capped by {topic!r}'s retention) and {have / 1e9:.1f} GB are free, of which "
-                f"{_DISK_RESERVE / 1e9:.0f} GB stay in reserve; inject fewer alerts or lower retention.bytes")
+                f"{_DISK_RESERVE / 1e9:.0f} GB stay in reserve; inject fewer alerts or lower retention.bytes"
+            )
         needed, free = int(total) + (needed or 0), have if free is None else min(free, have)
-    note = (f"disk: {needed / 1e9:.2f} GB needed, {free / 1e9:.1f} GB free" if needed is not None else "")
+    note = f"disk: {needed / 1e9:.2f} GB needed, {free / 1e9:.1f} GB free" if needed is not None else ""
     if remote:
-        note += ("; " if note else "") + f"brokers {sorted(remote)} are not on this machine: their disks are not checked"
+        note += (
+            "; " if note else ""
+        ) + f"brokers {sorted(remote)} are not on this machine: their disks are not checked"
     return DiskCheck(needed, free, note)
 
 
@@ -299,6 +332,7 @@ def _is_local(host: str) -> bool:
 
 
 # --------------------------------------------------------------------------- the run
+
 
 @dataclass
 class InjectReport:
@@ -314,14 +348,14 @@ class InjectReport:
     bytes: int = 0
     first_id: int = 0
     target_rate: float = 0.0
-    achieved_rate: float = 0.0       # alerts/s from the first send to the last
-    send_seconds: float = 0.0        # first send to last send
-    ack_seconds: float = 0.0         # last send until every alert was acknowledged
-    planned_seconds: float = 0.0     # planned first-to-last send time
-    max_late: float = 0.0            # worst delay of a send behind its planned time
-    late: int = 0                    # sends more than `tolerance` behind
+    achieved_rate: float = 0.0  # alerts/s from the first send to the last
+    send_seconds: float = 0.0  # first send to last send
+    ack_seconds: float = 0.0  # last send until every alert was acknowledged
+    planned_seconds: float = 0.0  # planned first-to-last send time
+    max_late: float = 0.0  # worst delay of a send behind its planned time
+    late: int = 0  # sends more than `tolerance` behind
     tolerance: float = 1.0
-    longest_visit: float = 0.0       # worst first-to-last send time of one visit
+    longest_visit: float = 0.0  # worst first-to-last send time of one visit
     stopped: bool = False
     pool: int = 0
     mean_bytes: float = 0.0
@@ -347,13 +381,16 @@ class InjectReport:
 
     def summary(self) -> str:
         """Two lines for people."""
-        kept = "kept the schedule" if self.kept_schedule else (
-            "stopped early" if self.stopped else f"fell behind ({self.late} alerts > {self.tolerance:g} s late)")
+        kept = (
+            "kept the schedule"
+            if self.kept_schedule
+            else ("stopped early" if self.stopped else f"fell behind ({self.late} alerts > {self.tolerance:g} s late)")
+        )
         lines = [
             f"sent {self.sent:,} of {self.planned:,} alerts ({self.mean_bytes / 1024:.0f} KiB each) at {self.rate}"
             + (f" in bursts of {self.burst:g} s" if self.burst is not None else " evenly")
             + f": {self.achieved_rate:,.0f} alerts/s ({self.mb_per_s:,.0f} MB/s) for a target of "
-              f"{self.target_rate:,.0f}/s; {kept}; worst lateness {self.max_late:.3f} s"
+            f"{self.target_rate:,.0f}/s; {kept}; worst lateness {self.max_late:.3f} s"
             + (f", longest visit {self.longest_visit:.2f} s" if self.burst is not None else ""),
             f"delivered {self.delivered:,}, failed {self.failed:,}; acks done {self.ack_seconds:.2f} s after the last "
             f"send; ids {self.first_id}..{self.first_id + max(self.sent - 1, 0)}"
@@ -362,8 +399,13 @@ class InjectReport:
         return "\n".join(lines + [f"error: {e}" for e in self.errors])
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "failed": self.failed, "ok": self.ok, "kept_schedule": self.kept_schedule,
-                "mb_per_s": self.mb_per_s}
+        return {
+            **asdict(self),
+            "failed": self.failed,
+            "ok": self.ok,
+            "kept_schedule": self.kept_schedule,
+            "mb_per_s": self.mb_per_s,
+        }
 
 
 def _first_id() -> int:
@@ -371,11 +413,22 @@ def _first_id() -> int:
     return _ID_BASE + (time.time_ns() // 10**6 % 10**10) * _IDS_PER_RUN
 
 
-def inject(url: str, rate: str | Rate = LSST_RATE, *, visits: int | None = None, duration: float | None = None,
-           burst: float | None = None, format: Literal["ztf", "lsst"] = "ztf", pool: int | MessagePool = 256,
-           stop: threading.Event | None = None, tolerance: float = 1.0, first_id: int | None = None,
-           data_dir: str | Path | None = None, config: dict[str, Any] | None = None,
-           on_visit: Callable[[int, InjectReport], None] | None = None) -> InjectReport:
+def inject(
+    url: str,
+    rate: str | Rate = LSST_RATE,
+    *,
+    visits: int | None = None,
+    duration: float | None = None,
+    burst: float | None = None,
+    format: Literal["ztf", "lsst"] = "ztf",
+    pool: int | MessagePool = 256,
+    stop: threading.Event | None = None,
+    tolerance: float = 1.0,
+    first_id: int | None = None,
+    data_dir: str | Path | None = None,
+    config: dict[str, Any] | None = None,
+    on_visit: Callable[[int, InjectReport], None] | None = None,
+) -> InjectReport:
     """Send ``visits`` visits (or ``duration`` seconds) of LSST-sized alerts to ``url`` at ``rate``.
 
     ``burst``: seconds within which each visit is sent (None: evenly paced). ``pool``: how many
@@ -399,11 +452,26 @@ def inject(url: str, rate: str | Rate = LSST_RATE, *, visits: int | None = None,
     if len(spec.topics) != 1:
         raise ConfigError(f"inject writes to exactly one topic, not {', '.join(spec.topics)}")
     messages = pool if isinstance(pool, MessagePool) else MessagePool(format, pool, data_dir)
-    disk = check_disk(spec.bootstrap_servers, spec.topics[0], plan.total * messages.mean_bytes,
-                      plan.rate.per_second * messages.mean_bytes)
-    report = InjectReport(url=url, format=messages.format, rate=str(plan.rate), burst=plan.burst, planned=plan.total,
-                          first_id=first, target_rate=plan.rate.per_second, tolerance=tolerance, pool=len(messages),
-                          mean_bytes=messages.mean_bytes, planned_seconds=plan.seconds, disk=disk.note)
+    disk = check_disk(
+        spec.bootstrap_servers,
+        spec.topics[0],
+        plan.total * messages.mean_bytes,
+        plan.rate.per_second * messages.mean_bytes,
+    )
+    report = InjectReport(
+        url=url,
+        format=messages.format,
+        rate=str(plan.rate),
+        burst=plan.burst,
+        planned=plan.total,
+        first_id=first,
+        target_rate=plan.rate.per_second,
+        tolerance=tolerance,
+        pool=len(messages),
+        mean_bytes=messages.mean_bytes,
+        planned_seconds=plan.seconds,
+        disk=disk.note,
+    )
     stop = stop or threading.Event()
     with gs_open(url, "w", config=config or {}) as writer:
         try:
@@ -413,8 +481,15 @@ def inject(url: str, rate: str | Rate = LSST_RATE, *, visits: int | None = None,
     return report
 
 
-def _send_all(writer: Any, plan: Schedule, messages: MessagePool, first: int, stop: threading.Event,
-              report: InjectReport, on_visit: Callable[[int, InjectReport], None] | None) -> None:
+def _send_all(
+    writer: Any,
+    plan: Schedule,
+    messages: MessagePool,
+    first: int,
+    stop: threading.Event,
+    report: InjectReport,
+    on_visit: Callable[[int, InjectReport], None] | None,
+) -> None:
     """The paced loop: each alert waits for its planned time, then goes to the producer at once."""
     clock = time.monotonic
     start = clock() + 0.05
@@ -439,8 +514,12 @@ def _send_all(writer: Any, plan: Schedule, messages: MessagePool, first: int, st
             visit_start = due
         alert_id = first + k
         value = messages.message(k, alert_id)
-        headers = [("genesis.id", b"%d" % alert_id), ("genesis.seq", b"%d" % k),
-                   ("genesis.visit", b"%d" % (k // per_visit)), ("genesis.sent_ns", b"%d" % time.time_ns())]
+        headers = [
+            ("genesis.id", b"%d" % alert_id),
+            ("genesis.seq", b"%d" % k),
+            ("genesis.visit", b"%d" % (k // per_visit)),
+            ("genesis.sent_ns", b"%d" % time.time_ns()),
+        ]
         try:
             writer.write(value, key=b"%d" % alert_id, headers=headers)
         except DeliveryError as exc:  # an earlier alert failed: count it, and still send this one
@@ -471,8 +550,9 @@ def _finish(writer: Any, report: InjectReport) -> None:
     report.delivered = writer.delivered
 
 
-def start(url: str, rate: str | Rate = LSST_RATE, **options: Any) -> tuple[threading.Thread, threading.Event,
-                                                                           list[InjectReport]]:
+def start(
+    url: str, rate: str | Rate = LSST_RATE, **options: Any
+) -> tuple[threading.Thread, threading.Event, list[InjectReport]]:
     """Run :func:`inject` in a background thread (for a notebook): ``thread, stop, result = start(...)``.
 
     ``stop.set()`` ends it early; after ``thread.join()``, ``result[0]`` is the report (or

@@ -110,11 +110,18 @@ _TAI_MINUS_UTC_DAYS = 37 / 86400
 
 _JD_KEYS = ("jd", "jdstarthist", "jdendhist", "jdstartref", "jdendref", "jd_first_real_det")
 _MJD_KEYS = (
-    "midpointMjdTai", "timeProcessedMjdTai", "timeWithdrawnMjdTai",
-    "firstDiaSourceMjdTai", "lastDiaSourceMjdTai", "validityStartMjdTai",
+    "midpointMjdTai",
+    "timeProcessedMjdTai",
+    "timeWithdrawnMjdTai",
+    "firstDiaSourceMjdTai",
+    "lastDiaSourceMjdTai",
+    "validityStartMjdTai",
 )
 _TIMESTAMP_KEYS = (
-    "timestamp", "brokerIngestTimestamp", "brokerStartProcessTimestamp", "brokerEndProcessTimestamp",
+    "timestamp",
+    "brokerIngestTimestamp",
+    "brokerStartProcessTimestamp",
+    "brokerEndProcessTimestamp",
 )
 
 
@@ -307,8 +314,7 @@ def demo_alerts(name: str, data_dir: str | Path | None = None) -> Iterator[tuple
         yield schema, record
 
 
-def demo_slice(name: str, start: int, stop: int, data_dir: str | Path | None = None
-               ) -> Iterator[tuple[Schema, Record]]:
+def demo_slice(name: str, start: int, stop: int, data_dir: str | Path | None = None) -> Iterator[tuple[Schema, Record]]:
     """Alerts ``start`` to ``stop - 1`` of demo set ``name`` (real data only): each is computed
     from its index alone, so slices can be built in parallel processes."""
     stop = min(stop, DEMO_SIZES[name])

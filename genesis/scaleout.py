@@ -53,12 +53,12 @@ class ProcessReport:
     index: int
     pid: int
     exitcode: int | None
-    alerts: int | None = None       # processed, filtered-out ones included
-    handled: int | None = None      # given to the handler
+    alerts: int | None = None  # processed, filtered-out ones included
+    handled: int | None = None  # given to the handler
     commits: int | None = None
     partitions: list[tuple[str, int]] = field(default_factory=list)  # it handled alerts of
-    first: float | None = None      # time.time() of the assignment (or the first handled alert)
-                                    # and of the last handled alert (or the end, with until_eos)
+    first: float | None = None  # time.time() of the assignment (or the first handled alert)
+    # and of the last handled alert (or the end, with until_eos)
     last: float | None = None
     error: str | None = None
 
@@ -94,20 +94,36 @@ class GroupReport:
         return self.alerts / span if span > 0 else 0.0
 
     def __str__(self) -> str:
-        lines = [f"group {self.group}: {self.alerts} alerts, {self.handled} handled, {len(self.processes)} "
-                 f"processes, {self.seconds:.1f} s{' (interrupted)' if self.interrupted else ''}"]
+        lines = [
+            f"group {self.group}: {self.alerts} alerts, {self.handled} handled, {len(self.processes)} "
+            f"processes, {self.seconds:.1f} s{' (interrupted)' if self.interrupted else ''}"
+        ]
         for p in self.processes:
             parts = ",".join(f"{t}[{n}]" for t, n in p.partitions)
-            lines.append(f"  #{p.index} pid {p.pid}: exit {p.exitcode}, alerts {p.alerts}, handled {p.handled}, "
-                         f"partitions {parts or '-'}" + (f", error: {p.error}" if p.error else ""))
+            lines.append(
+                f"  #{p.index} pid {p.pid}: exit {p.exitcode}, alerts {p.alerts}, handled {p.handled}, "
+                f"partitions {parts or '-'}" + (f", error: {p.error}" if p.error else "")
+            )
         return "\n".join(lines)
 
 
-def run_group(url: str, processes: int = 2, handler: str | Callable[..., Any] | None = None, *,
-              start_at: Any = "latest", filter: Callable[[dict], Any] | None = None, timeout: float | None = None,
-              until_eos: bool = False, limit: int | None = None, commit_every: int = 1000,
-              metadata: bool = False, workers: int = 0, options: dict[str, Any] | None = None,
-              start_method: str = "spawn", grace: float = GRACE) -> GroupReport:
+def run_group(
+    url: str,
+    processes: int = 2,
+    handler: str | Callable[..., Any] | None = None,
+    *,
+    start_at: Any = "latest",
+    filter: Callable[[dict], Any] | None = None,
+    timeout: float | None = None,
+    until_eos: bool = False,
+    limit: int | None = None,
+    commit_every: int = 1000,
+    metadata: bool = False,
+    workers: int = 0,
+    options: dict[str, Any] | None = None,
+    start_method: str = "spawn",
+    grace: float = GRACE,
+) -> GroupReport:
     """Run ``processes`` consumers of one group over ``url``; return when all have ended.
 
     handler:      ``"module:function"`` or a callable (a function from ``__main__`` or a
@@ -140,14 +156,26 @@ def run_group(url: str, processes: int = 2, handler: str | Callable[..., Any] | 
         raise ConfigError("run_group reads kafka:// URLs only")
     if spec.group is None:
         from dataclasses import replace
+
         spec = replace(spec, group=random_group_id())
     options = dict(options or {})
     if not isinstance(start_at, str):
         _position_group(spec, start_at, options)
         start_at = "earliest"  # now only where nothing was committed (a partition added since)
-    job = cloudpickle.dumps(dict(url=spec.url(), handler=handler, filter=filter, timeout=timeout,
-                                 until_eos=until_eos, limit=limit, commit_every=commit_every, metadata=metadata,
-                                 workers=workers, options={**options, "start_at": start_at}))
+    job = cloudpickle.dumps(
+        dict(
+            url=spec.url(),
+            handler=handler,
+            filter=filter,
+            timeout=timeout,
+            until_eos=until_eos,
+            limit=limit,
+            commit_every=commit_every,
+            metadata=metadata,
+            workers=workers,
+            options={**options, "start_at": start_at},
+        )
+    )
     return _Supervisor(spec.group, job, processes, multiprocessing.get_context(start_method), grace).run()
 
 
@@ -176,11 +204,14 @@ def _position_group(spec: Any, start_at: Any, options: dict[str, Any]) -> None:
                 offsets.append(TopicPartition(topic, p, offset))
         for tp in consumer.commit(offsets=offsets, asynchronous=False) or []:
             if tp.error is not None:
-                raise ConfigError(f"could not position group {spec.group!r} at start_at={start_at!r} "
-                                  f"(is it in use by running consumers?): {tp.error.str()}")
+                raise ConfigError(
+                    f"could not position group {spec.group!r} at start_at={start_at!r} "
+                    f"(is it in use by running consumers?): {tp.error.str()}"
+                )
     except KafkaException as exc:
-        raise translate(exc, brokers=spec.bootstrap_servers, group=spec.group,
-                        context=" while positioning the group") from None
+        raise translate(
+            exc, brokers=spec.bootstrap_servers, group=spec.group, context=" while positioning the group"
+        ) from None
     finally:
         consumer.close()
 
@@ -210,8 +241,12 @@ class _Supervisor:
         finally:
             self._kill(procs)
             restore()
-        return GroupReport(self.group, [self._report(i, p, reports.get(i)) for i, p in enumerate(procs)],
-                           time.monotonic() - t0, interrupted)
+        return GroupReport(
+            self.group,
+            [self._report(i, p, reports.get(i)) for i, p in enumerate(procs)],
+            time.monotonic() - t0,
+            interrupted,
+        )
 
     def _spawn(self, index: int, procs: list[Any], pipes: dict[Connection, int]) -> None:
         receive, send = self.ctx.Pipe(duplex=False)
@@ -221,8 +256,14 @@ class _Supervisor:
         procs.append(proc)
         pipes[receive] = index
 
-    def _collect(self, procs: list[Any], pipes: dict[Connection, int], reports: dict[int, dict],
-                 deadline: float | None = None, replace: bool = False) -> None:
+    def _collect(
+        self,
+        procs: list[Any],
+        pipes: dict[Connection, int],
+        reports: dict[int, dict],
+        deadline: float | None = None,
+        replace: bool = False,
+    ) -> None:
         """Read reports until every process has ended (or ``deadline``).
 
         With ``replace``, a process killed by a signal (no report) is replaced by a new one in
@@ -244,11 +285,22 @@ class _Supervisor:
                     del pipes[ready]
             for i, p in enumerate(list(procs)):
                 p.join(timeout=0)
-                if (replace and p.exitcode is not None and p.exitcode < 0 and i not in reports
-                        and i not in replaced and len(replaced) < self.n and i not in pipes.values()):
+                if (
+                    replace
+                    and p.exitcode is not None
+                    and p.exitcode < 0
+                    and i not in reports
+                    and i not in replaced
+                    and len(replaced) < self.n
+                    and i not in pipes.values()
+                ):
                     replaced.add(i)
-                    log.warning("consumer process %d (pid %d) was killed by signal %d; starting a replacement",
-                                i, p.pid, -p.exitcode)
+                    log.warning(
+                        "consumer process %d (pid %d) was killed by signal %d; starting a replacement",
+                        i,
+                        p.pid,
+                        -p.exitcode,
+                    )
                     self._spawn(len(procs), procs, pipes)
 
     @staticmethod
@@ -314,6 +366,7 @@ def _child(index: int, job_blob: bytes, conn: Connection) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     from ._parallel import exit_with_parent
+
     exit_with_parent(on_orphaned=stop, grace=GRACE)
     seen: set[tuple[str, int]] = set()
     try:
@@ -325,8 +378,14 @@ def _child(index: int, job_blob: bytes, conn: Connection) -> None:
                 if stopping.is_set():
                     stream.stop()
                 every, next_commit = job["commit_every"], job["commit_every"]
-                for idx, alert, meta in stream(filter=job["filter"], timeout=job["timeout"], until_eos=job["until_eos"],
-                                             limit=job["limit"], pool=pool, metadata=True):
+                for idx, alert, meta in stream(
+                    filter=job["filter"],
+                    timeout=job["timeout"],
+                    until_eos=job["until_eos"],
+                    limit=job["limit"],
+                    pool=pool,
+                    metadata=True,
+                ):
                     if handler is not None:
                         handler(alert, meta) if job["metadata"] else handler(alert)
                     now = time.time()

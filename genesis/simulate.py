@@ -48,22 +48,62 @@ _NULL_STRING = ["null", "string"]
 
 # (name, type) in ZTF 4.02 order; a field with a union type defaults to null, as in 4.02.
 _CANDIDATE = [
-    ("jd", "double"), ("fid", "int"), ("pid", "long"), ("diffmaglim", _NULL_FLOAT),
-    ("programid", "int"), ("candid", "long"), ("isdiffpos", "string"), ("nid", _NULL_INT),
-    ("rcid", _NULL_INT), ("field", _NULL_INT), ("ra", "double"), ("dec", "double"),
-    ("magpsf", "float"), ("sigmapsf", "float"), ("distnr", _NULL_FLOAT), ("magnr", _NULL_FLOAT),
-    ("sigmagnr", _NULL_FLOAT), ("rb", _NULL_FLOAT), ("ssdistnr", _NULL_FLOAT), ("ssmagnr", _NULL_FLOAT),
-    ("ssnamenr", _NULL_STRING), ("ranr", "double"), ("decnr", "double"), ("sgscore1", _NULL_FLOAT),
-    ("distpsnr1", _NULL_FLOAT), ("ndethist", "int"), ("ncovhist", "int"), ("jdstarthist", _NULL_DOUBLE),
-    ("jdendhist", _NULL_DOUBLE), ("nmtchps", "int"), ("rfid", "long"), ("jdstartref", "double"),
-    ("jdendref", "double"), ("nframesref", "int"), ("rbversion", "string"), ("nmatches", "int"),
-    ("drb", _NULL_FLOAT), ("drbversion", "string"),
+    ("jd", "double"),
+    ("fid", "int"),
+    ("pid", "long"),
+    ("diffmaglim", _NULL_FLOAT),
+    ("programid", "int"),
+    ("candid", "long"),
+    ("isdiffpos", "string"),
+    ("nid", _NULL_INT),
+    ("rcid", _NULL_INT),
+    ("field", _NULL_INT),
+    ("ra", "double"),
+    ("dec", "double"),
+    ("magpsf", "float"),
+    ("sigmapsf", "float"),
+    ("distnr", _NULL_FLOAT),
+    ("magnr", _NULL_FLOAT),
+    ("sigmagnr", _NULL_FLOAT),
+    ("rb", _NULL_FLOAT),
+    ("ssdistnr", _NULL_FLOAT),
+    ("ssmagnr", _NULL_FLOAT),
+    ("ssnamenr", _NULL_STRING),
+    ("ranr", "double"),
+    ("decnr", "double"),
+    ("sgscore1", _NULL_FLOAT),
+    ("distpsnr1", _NULL_FLOAT),
+    ("ndethist", "int"),
+    ("ncovhist", "int"),
+    ("jdstarthist", _NULL_DOUBLE),
+    ("jdendhist", _NULL_DOUBLE),
+    ("nmtchps", "int"),
+    ("rfid", "long"),
+    ("jdstartref", "double"),
+    ("jdendref", "double"),
+    ("nframesref", "int"),
+    ("rbversion", "string"),
+    ("nmatches", "int"),
+    ("drb", _NULL_FLOAT),
+    ("drbversion", "string"),
 ]
 _PRV_CANDIDATE = [
-    ("jd", "double"), ("fid", "int"), ("pid", "long"), ("diffmaglim", _NULL_FLOAT),
-    ("programid", "int"), ("candid", _NULL_LONG), ("isdiffpos", _NULL_STRING), ("nid", _NULL_INT),
-    ("rcid", _NULL_INT), ("field", _NULL_INT), ("ra", _NULL_DOUBLE), ("dec", _NULL_DOUBLE),
-    ("magpsf", _NULL_FLOAT), ("sigmapsf", _NULL_FLOAT), ("rb", _NULL_FLOAT), ("ssnamenr", _NULL_STRING),
+    ("jd", "double"),
+    ("fid", "int"),
+    ("pid", "long"),
+    ("diffmaglim", _NULL_FLOAT),
+    ("programid", "int"),
+    ("candid", _NULL_LONG),
+    ("isdiffpos", _NULL_STRING),
+    ("nid", _NULL_INT),
+    ("rcid", _NULL_INT),
+    ("field", _NULL_INT),
+    ("ra", _NULL_DOUBLE),
+    ("dec", _NULL_DOUBLE),
+    ("magpsf", _NULL_FLOAT),
+    ("sigmapsf", _NULL_FLOAT),
+    ("rb", _NULL_FLOAT),
+    ("ssnamenr", _NULL_STRING),
     ("rbversion", "string"),
 ]
 # prv_candidate fields the official schema declares as unions without a default
@@ -92,15 +132,39 @@ SCHEMA: dict[str, Any] = {
         {"name": "publisher", "type": "string"},
         {"name": "objectId", "type": "string"},
         {"name": "candid", "type": "long"},
-        {"name": "candidate", "type": {
-            "type": "record", "name": "candidate", "namespace": "ztf.alert", "fields": _fields(_CANDIDATE)}},
-        {"name": "prv_candidates", "type": ["null", {"type": "array", "items": {
-            "type": "record", "name": "prv_candidate", "namespace": "ztf.alert",
-            "fields": _fields(_PRV_CANDIDATE, required=_NO_DEFAULT)}}], "default": None},
-        {"name": "cutoutScience", "type": ["null", {
-            "type": "record", "name": "cutout", "namespace": "ztf.alert",
-            "fields": [{"name": "fileName", "type": "string"}, {"name": "stampData", "type": "bytes"}]}],
-         "default": None},
+        {
+            "name": "candidate",
+            "type": {"type": "record", "name": "candidate", "namespace": "ztf.alert", "fields": _fields(_CANDIDATE)},
+        },
+        {
+            "name": "prv_candidates",
+            "type": [
+                "null",
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "record",
+                        "name": "prv_candidate",
+                        "namespace": "ztf.alert",
+                        "fields": _fields(_PRV_CANDIDATE, required=_NO_DEFAULT),
+                    },
+                },
+            ],
+            "default": None,
+        },
+        {
+            "name": "cutoutScience",
+            "type": [
+                "null",
+                {
+                    "type": "record",
+                    "name": "cutout",
+                    "namespace": "ztf.alert",
+                    "fields": [{"name": "fileName", "type": "string"}, {"name": "stampData", "type": "bytes"}],
+                },
+            ],
+            "default": None,
+        },
         {"name": "cutoutTemplate", "type": ["null", "ztf.alert.cutout"], "default": None},
         {"name": "cutoutDifference", "type": ["null", "ztf.alert.cutout"], "default": None},
     ],
@@ -116,8 +180,12 @@ _CUTOUT_SIDE = 63
 def fits_image(pixels: list[float], side: int) -> bytes:
     """A minimal FITS file holding one ``side`` x ``side`` float32 image (row-major ``pixels``)."""
     cards = [
-        "SIMPLE  =                    T", "BITPIX  =                  -32", "NAXIS   =                    2",
-        f"NAXIS1  = {side:>20}", f"NAXIS2  = {side:>20}", "END",
+        "SIMPLE  =                    T",
+        "BITPIX  =                  -32",
+        "NAXIS   =                    2",
+        f"NAXIS1  = {side:>20}",
+        f"NAXIS2  = {side:>20}",
+        "END",
     ]
     header = "".join(card.ljust(80) for card in cards).encode("ascii")
     data = struct.pack(f">{side * side}f", *pixels)
@@ -143,7 +211,10 @@ class _Stamps:
     def cutout(self, rng: random.Random, name: str, flux: float) -> dict[str, Any]:
         profile, noise = rng.choice(self.profiles), rng.choice(self.noise)
         pixels = [flux * p + n for p, n in zip(profile, noise)]
-        return {"fileName": name, "stampData": gzip.compress(fits_image(pixels, _CUTOUT_SIDE), compresslevel=1, mtime=0)}
+        return {
+            "fileName": name,
+            "stampData": gzip.compress(fits_image(pixels, _CUTOUT_SIDE), compresslevel=1, mtime=0),
+        }
 
 
 def _light_curve(kind: str, rng: random.Random, t: float, peak_jd: float, base: float, period: float) -> float:
@@ -165,17 +236,37 @@ class _Simulator:
         pid = int((jd - _ZTF_EPOCH_JD) * 1e5) * 10**4 + rcid * 100 + 15
         return pid, pid * 10**6 + serial
 
-    def row(self, jd: float, fid: int, rcid: int, serial: int, mag: float | None, limit: float,
-            ra: float, dec: float, ssnamenr: str | None) -> Record:
+    def row(
+        self,
+        jd: float,
+        fid: int,
+        rcid: int,
+        serial: int,
+        mag: float | None,
+        limit: float,
+        ra: float,
+        dec: float,
+        ssnamenr: str | None,
+    ) -> Record:
         pid, candid = self.ids(jd, rcid, serial)
         detected = mag is not None and mag < limit
         return {
-            "jd": jd, "fid": fid, "pid": pid, "diffmaglim": limit, "programid": 1,
-            "candid": candid if detected else None, "isdiffpos": ("t" if detected else None),
-            "nid": int(jd - _ZTF_EPOCH_JD), "rcid": rcid, "field": 600 + rcid,
-            "ra": ra if detected else None, "dec": dec if detected else None,
-            "magpsf": mag if detected else None, "sigmapsf": self.sigma(mag, limit) if detected else None,
-            "rb": self.rng.uniform(0.6, 1.0) if detected else None, "ssnamenr": ssnamenr if detected else None,
+            "jd": jd,
+            "fid": fid,
+            "pid": pid,
+            "diffmaglim": limit,
+            "programid": 1,
+            "candid": candid if detected else None,
+            "isdiffpos": ("t" if detected else None),
+            "nid": int(jd - _ZTF_EPOCH_JD),
+            "rcid": rcid,
+            "field": 600 + rcid,
+            "ra": ra if detected else None,
+            "dec": dec if detected else None,
+            "magpsf": mag if detected else None,
+            "sigmapsf": self.sigma(mag, limit) if detected else None,
+            "rb": self.rng.uniform(0.6, 1.0) if detected else None,
+            "ssnamenr": ssnamenr if detected else None,
             "rbversion": "t17_f5_c3",
         }
 
@@ -185,8 +276,7 @@ class _Simulator:
     def alert(self, index: int) -> Record:
         rng = self.rng
         self.jd += rng.uniform(1, 60) / 86400  # alerts arrive seconds apart
-        kind = ("asteroid" if rng.random() < self.asteroid_fraction
-                else rng.choice(("transient", "variable")))
+        kind = "asteroid" if rng.random() < self.asteroid_fraction else rng.choice(("transient", "variable"))
         ra, dec = rng.uniform(0, 360), math.degrees(math.asin(rng.uniform(-0.5, 1)))
         rcid, fid = rng.randrange(64), rng.choices(_FILTERS, _FILTER_WEIGHTS)[0]
         base, period = rng.uniform(15.5, 19.5), rng.uniform(0.3, 30)
@@ -198,23 +288,39 @@ class _Simulator:
             jd = self.jd - night + rng.uniform(-0.05, 0.05)
             limit = rng.gauss(20.3, 0.4)
             mag = None if kind == "asteroid" or rng.random() < 0.1 else _light_curve(kind, rng, jd, peak, base, period)
-            history.append(self.row(jd, rng.choice(_FILTERS[:2]), rcid, rng.randrange(10**6), mag, limit, ra, dec, None))
+            history.append(
+                self.row(jd, rng.choice(_FILTERS[:2]), rcid, rng.randrange(10**6), mag, limit, ra, dec, None)
+            )
         limit = rng.gauss(20.5, 0.3)
         mag = min(_light_curve(kind, rng, self.jd, peak, base, period), limit - 0.5)
         now = self.row(self.jd, fid, rcid, index % 10**6, mag, limit, ra, dec, ssnamenr)
         detections = [row["jd"] for row in history if row["candid"] is not None] + [self.jd]
         star = kind == "variable"
         candidate = {
-            **now, "isdiffpos": "t" if kind != "variable" or rng.random() < 0.5 else "f",
-            "distnr": rng.uniform(0, 0.5) if star else None, "magnr": base + 0.5 if star else None,
-            "sigmagnr": 0.03 if star else None, "ssdistnr": rng.uniform(0, 3) if ssnamenr else -999.0,
-            "ssmagnr": mag + rng.gauss(0, 0.2) if ssnamenr else -999.0, "ssnamenr": ssnamenr or "null",
-            "ranr": ra, "decnr": dec, "sgscore1": rng.uniform(0.9, 1) if star else rng.uniform(0, 0.3),
+            **now,
+            "isdiffpos": "t" if kind != "variable" or rng.random() < 0.5 else "f",
+            "distnr": rng.uniform(0, 0.5) if star else None,
+            "magnr": base + 0.5 if star else None,
+            "sigmagnr": 0.03 if star else None,
+            "ssdistnr": rng.uniform(0, 3) if ssnamenr else -999.0,
+            "ssmagnr": mag + rng.gauss(0, 0.2) if ssnamenr else -999.0,
+            "ssnamenr": ssnamenr or "null",
+            "ranr": ra,
+            "decnr": dec,
+            "sgscore1": rng.uniform(0.9, 1) if star else rng.uniform(0, 0.3),
             "distpsnr1": rng.uniform(0, 0.8) if star else rng.uniform(2, 30),
-            "ndethist": len(detections), "ncovhist": len(history) + 1,
-            "jdstarthist": min(detections), "jdendhist": max(detections), "nmtchps": rng.randrange(1, 12),
-            "rfid": 600_000_000 + rcid, "jdstartref": 2458150.5, "jdendref": 2458300.5, "nframesref": 15,
-            "nmatches": rng.randrange(100, 2000), "drb": rng.uniform(0.7, 1.0), "drbversion": "d6_m7",
+            "ndethist": len(detections),
+            "ncovhist": len(history) + 1,
+            "jdstarthist": min(detections),
+            "jdendhist": max(detections),
+            "nmtchps": rng.randrange(1, 12),
+            "rfid": 600_000_000 + rcid,
+            "jdstartref": 2458150.5,
+            "jdendref": 2458300.5,
+            "nframesref": 15,
+            "nmatches": rng.randrange(100, 2000),
+            "drb": rng.uniform(0.7, 1.0),
+            "drbversion": "d6_m7",
         }
         for key in ("programid", "candid", "isdiffpos", "rb", "rbversion"):
             candidate.setdefault(key, now[key])
@@ -222,9 +328,12 @@ class _Simulator:
         letters = "".join("abcdefghijklmnopqrstuvwxyz"[(index * 7919) // 26**k % 26] for k in range(5, -1, -1))
         year = 2025 + int((self.jd - _START_JD) // 365.25)
         return {
-            "schemavsn": "4.02", "publisher": "genesis.simulate (SIMULATED)",
+            "schemavsn": "4.02",
+            "publisher": "genesis.simulate (SIMULATED)",
             "objectId": f"ZTF{year % 100:02d}s" + letters,
-            "candid": candidate["candid"], "candidate": candidate, "prv_candidates": history,
+            "candid": candidate["candid"],
+            "candidate": candidate,
+            "prv_candidates": history,
             "cutoutScience": self.stamps.cutout(rng, f"candid{candidate['candid']}_sci.fits.gz", flux + 300),
             "cutoutTemplate": self.stamps.cutout(rng, f"candid{candidate['candid']}_ref.fits.gz", 300 if star else 0),
             "cutoutDifference": self.stamps.cutout(rng, f"candid{candidate['candid']}_diff.fits.gz", flux),

@@ -31,8 +31,7 @@ __all__ = ["open", "Pool", "dedup", "Stream", "Writer", "Metadata", "Stats", "St
 
 log = logging.getLogger("genesis")
 
-_READ_OPTIONS = {"start_at", "connect_timeout", "schemas", "schema_registry", "auth", "errors",
-                 "quarantine", "config"}
+_READ_OPTIONS = {"start_at", "connect_timeout", "schemas", "schema_registry", "auth", "errors", "quarantine", "config"}
 _WRITE_OPTIONS = {"schema", "schema_id", "schema_registry", "connect_timeout", "auth", "config"}
 
 
@@ -70,8 +69,9 @@ def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:  # noqa:
     allowed = _READ_OPTIONS if mode == "r" else _WRITE_OPTIONS
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ConfigError(f"unknown option(s) for mode {mode!r}: {', '.join(unknown)}; "
-                                 f"valid options are {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"unknown option(s) for mode {mode!r}: {', '.join(unknown)}; valid options are {', '.join(sorted(allowed))}"
+        )
     if mode == "w":
         if spec.scheme != "kafka":
             raise ConfigError("writing is supported to kafka:// URLs only")
@@ -79,10 +79,18 @@ def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:  # noqa:
     return _open_reader(spec, **options)
 
 
-def _open_reader(spec: StreamSpec, *, start_at: Any = "latest", connect_timeout: float = 30,
-                 schemas: str | Path | None = None, schema_registry: str | None = None, auth: Any = None,
-                 errors: str | Callable[..., Any] = "raise", quarantine: str | Path | None = None,
-                 config: Mapping[str, Any] | None = None) -> Stream:
+def _open_reader(
+    spec: StreamSpec,
+    *,
+    start_at: Any = "latest",
+    connect_timeout: float = 30,
+    schemas: str | Path | None = None,
+    schema_registry: str | None = None,
+    auth: Any = None,
+    errors: str | Callable[..., Any] = "raise",
+    quarantine: str | Path | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Stream:
     from ._codecs import Decoder
     from ._policies import decode_error_policy
 
@@ -90,6 +98,14 @@ def _open_reader(spec: StreamSpec, *, start_at: Any = "latest", connect_timeout:
     policy = decode_error_policy(errors, quarantine)
     if spec.scheme == "file":
         from ._archive import ArchiveStream
+
         return ArchiveStream(spec, decoder=decoder, errors_policy=policy)
-    return Stream(spec, start_at=start_at, connect_timeout=connect_timeout, decoder=decoder,
-                  errors_policy=policy, config=config, auth=auth)
+    return Stream(
+        spec,
+        start_at=start_at,
+        connect_timeout=connect_timeout,
+        decoder=decoder,
+        errors_policy=policy,
+        config=config,
+        auth=auth,
+    )

@@ -45,14 +45,12 @@ print(f"{len(lc)} rows: {int((~lc.is_upper_limit).sum())} detections, {int(lc.is
 lc.tail(8)
 
 # %%
-alerts.plot_lightcurve(ztf);
-
+alerts.plot_lightcurve(ztf)
 # %%
 {name: image.shape for name, image in alerts.cutouts(ztf).items()}
 
 # %%
-alerts.plot_cutouts(ztf);
-
+alerts.plot_cutouts(ztf)
 # %% [markdown]
 # ## A Rubin/LSST alert
 #
@@ -80,7 +78,6 @@ lc = alerts.lightcurve(lsst)
 lc.groupby(["source", "is_upper_limit"]).size()
 
 # %%
-alerts.plot_lightcurve(lsst);
-
+alerts.plot_lightcurve(lsst)
 # %%
-alerts.plot_cutouts(lsst);
+alerts.plot_cutouts(lsst)

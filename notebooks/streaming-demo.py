@@ -63,6 +63,7 @@ import genesis.streaming as gs
 # Where the Kafka cluster is: the local demo cluster (`make demo`) unless GENESIS_HOST says
 # otherwise (the tests run this notebook against a cluster of their own).
 import os
+
 HOST = os.environ.get("GENESIS_HOST", "localhost")
 
 # %% [markdown]
@@ -75,7 +76,7 @@ HOST = os.environ.get("GENESIS_HOST", "localhost")
 # here it gives up after 5 seconds without a new alert.
 with gs.open(f"kafka://{HOST}/small") as stream:
     for idx, alert in stream(timeout=5):
-        print("Candidate ID:", alert['candid'])
+        print("Candidate ID:", alert["candid"])
 
 # %% [markdown]
 # What happened? Genesis (actually, Kafka) remembers what was the last alert you received from any topic (the ***offset*** of the last received alert), and will only send you new alerts. This is desired behavior -- if you weren't connected immediately when the night started (or got temporarily disconnected), you may want to catch up.
@@ -90,7 +91,7 @@ with gs.open(f"kafka://{HOST}/small") as stream:
 # %%
 with gs.open(f"kafka://{HOST}/small", start_at="earliest") as stream:
     for idx, alert in stream(timeout=10, progress=True):
-        print("[%d] Candidate ID: %s" % (idx, alert['candid']))
+        print("[%d] Candidate ID: %s" % (idx, alert["candid"]))
 
 # %% [markdown]
 # You may notice a slight pause before the streaming starts: this is Kafka establishing connections to the broker cluster. Once the connections are established, the alerts start streaming quickly.
@@ -99,7 +100,7 @@ with gs.open(f"kafka://{HOST}/small", start_at="earliest") as stream:
 
 # %%
 with gs.open(f"kafka://{HOST}/small", start_at="earliest") as stream:
-    alerts = [ alert['candid'] for _, alert in stream(timeout=10, progress=True) ]
+    alerts = [alert["candid"] for _, alert in stream(timeout=10, progress=True)]
 
 alerts.sort()
 
@@ -118,7 +119,7 @@ print("First few candidate IDs:", alerts[:3])
 # %%
 import random, string
 
-id = ''.join(random.choices(string.ascii_uppercase + string.digits, k=8))
+id = "".join(random.choices(string.ascii_uppercase + string.digits, k=8))
 broker_url = "kafka://{}@{}/small".format(id, HOST)
 
 print("Consumer ID:", id)
@@ -129,7 +130,7 @@ print("Broker URL: ", broker_url)
 
 # %%
 with gs.open(broker_url, start_at="earliest") as stream:
-    alerts1 = [ alert['candid'] for _, alert in stream(limit=25, progress=True) ]
+    alerts1 = [alert["candid"] for _, alert in stream(limit=25, progress=True)]
 
     # ... now do some work with the alert ...
 
@@ -145,7 +146,7 @@ print("First few candidate IDs:", alerts1[:3])
 
 # %%
 with gs.open(broker_url, start_at="earliest") as stream:
-    alerts2 = [ alert['candid'] for _, alert in stream(timeout=10, progress=True) ]
+    alerts2 = [alert["candid"] for _, alert in stream(timeout=10, progress=True)]
 
     # ... now do some work with the alert ...
 
@@ -170,7 +171,7 @@ print("First few candidate IDs:", alerts2[:3])
 
 # %%
 with gs.open(broker_url, start_at="earliest") as stream:
-    alerts1 = [ alert['candid'] for _, alert in stream(limit=25, progress=True) ]
+    alerts1 = [alert["candid"] for _, alert in stream(limit=25, progress=True)]
 
     # ... now do some work with the alert ...
 
@@ -183,7 +184,7 @@ print("First few candidate IDs:", alerts1[:3])
 
 # %%
 with gs.open(broker_url, start_at="earliest") as stream:
-    alerts2 = [ alert['candid'] for _, alert in stream(timeout=10, progress=True) ]
+    alerts2 = [alert["candid"] for _, alert in stream(timeout=10, progress=True)]
 
     # ... now do some work with the alert ...
 
@@ -217,12 +218,14 @@ set(alerts) == set(alerts1 + alerts2)
 #
 # We'll write a filter function which checks whether the alert candidate has the "Nearby Solar System object Name" field set to something other than "null":
 
+
 # %%
 def filter_asteroids(alert):
-    if alert['candidate']['ssnamenr'] != 'null':
+    if alert["candidate"]["ssnamenr"] != "null":
         return alert
     else:
         return None
+
 
 # %%
 with gs.open(f"kafka://{HOST}/medium", start_at="earliest") as stream:
@@ -239,44 +242,46 @@ import pandas as pd
 import numpy as np
 import astropy.units as u
 
+
 def is_transient(alert):
     # Filter by E. C. Bellm (@ebellm on GitHub)
 
     # if only a single discovery, bail out -- we wait for at least two
     # before triggering
-    if alert['prv_candidates'] is None:
+    if alert["prv_candidates"] is None:
         return
 
-    dflc = pd.DataFrame( [ alert['candidate'] ] + alert['prv_candidates'])
+    dflc = pd.DataFrame([alert["candidate"]] + alert["prv_candidates"])
     candidate = dflc.loc[0]
 
     # positive subtraction?
-    is_positive_sub = candidate['isdiffpos'] == 't'
+    is_positive_sub = candidate["isdiffpos"] == "t"
 
     # no nearby source
-    if (candidate['distpsnr1'] is None) or (candidate['distpsnr1'] > 1.5):
+    if (candidate["distpsnr1"] is None) or (candidate["distpsnr1"] > 1.5):
         no_pointsource_counterpart = True
     else:
         # nearby source, but it's a galaxy?
-        if candidate['sgscore1'] < 0.5:
+        if candidate["sgscore1"] < 0.5:
             no_pointsource_counterpart = True
         else:
             no_pointsource_counterpart = False
 
-    where_detected = (dflc['isdiffpos'] == 't') # nondetections will be None
+    where_detected = dflc["isdiffpos"] == "t"  # nondetections will be None
     if np.sum(where_detected) >= 2:
-        detection_times = dflc.loc[where_detected,'jd'].values
+        detection_times = dflc.loc[where_detected, "jd"].values
         dt = np.diff(detection_times)
-        not_moving = np.max(dt) >= (30*u.minute).to(u.day).value
+        not_moving = np.max(dt) >= (30 * u.minute).to(u.day).value
     else:
         not_moving = False
 
-    no_ssobject = (candidate['ssdistnr'] is None) or (candidate['ssdistnr'] < 0) or (candidate['ssdistnr'] > 5)
+    no_ssobject = (candidate["ssdistnr"] is None) or (candidate["ssdistnr"] < 0) or (candidate["ssdistnr"] > 5)
 
     if is_positive_sub and no_pointsource_counterpart and not_moving and no_ssobject:
         return alert
 
     return None
+
 
 # %%
 with gs.open(f"kafka://{HOST}/medium", start_at="earliest") as stream:
@@ -314,10 +319,12 @@ from genesis.cluster import LocalCluster
 cluster = LocalCluster.attach(os.environ.get("GENESIS_CLUSTER_DIR") or None)
 reading = threading.Event()
 
+
 def shut_down_a_broker():
     if reading.wait(timeout=60):
         cluster.stop_broker(2)
         print("broker 2 stopped")
+
 
 stopper = threading.Thread(target=shut_down_a_broker)
 stopper.start()
@@ -327,12 +334,12 @@ try:
         for idx, alert in stream(timeout=10, progress=True):
             # we'll do nothing -- just show the progress bar.
             received += 1
-            if received == 2000:   # a few seconds into the read
+            if received == 2000:  # a few seconds into the read
                 reading.set()
 finally:
     reading.set()
     stopper.join()
-    cluster.start_broker(2)   # and back, for the rest of the notebook
+    cluster.start_broker(2)  # and back, for the rest of the notebook
 print(f"received {received} alerts while a broker was down; broker 2 is back")
 
 # %% [markdown]

@@ -22,6 +22,7 @@ def data_dir() -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     """A SIGTERM (CI's time limit, a killed job) ends the run like Ctrl-C, so fixtures tear down
     their Kafka clusters and processes instead of leaving them behind."""
+
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 

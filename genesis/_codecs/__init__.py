@@ -13,5 +13,13 @@ from ._container import encode_container
 from ._decoder import Decoder, decode_file
 from ._wire import encode_wire
 
-__all__ = ["Decoder", "decode_file", "encode_container", "encode_wire", "load_ztf_schema",
-           "SchemaDirectory", "SchemaMap", "SchemaRegistry"]
+__all__ = [
+    "Decoder",
+    "decode_file",
+    "encode_container",
+    "encode_wire",
+    "load_ztf_schema",
+    "SchemaDirectory",
+    "SchemaMap",
+    "SchemaRegistry",
+]

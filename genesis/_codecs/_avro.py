@@ -126,19 +126,22 @@ def read_records(buf: bytes, start: int, end: int, count: int, schema: Any, what
         for _ in range(count):
             append(schemaless_reader(bio, schema))
     except EOFError as exc:
-        raise DecodeError(f"truncated {what}: record {len(records) + 1} of {count} ends early "
-                          f"({exc or 'no more bytes'})") from exc
+        raise DecodeError(
+            f"truncated {what}: record {len(records) + 1} of {count} ends early ({exc or 'no more bytes'})"
+        ) from exc
     except Exception as exc:
         raise DecodeError(
             f"{what} does not match its schema {schema_name(schema)}: {_describe(exc)} "
-            f"(record {len(records) + 1} of {count})") from exc
+            f"(record {len(records) + 1} of {count})"
+        ) from exc
     used = bio.tell()
     if used > end:
-        raise DecodeError(f"corrupt {what}: its records take {used - start} bytes, "
-                          f"but {end - start} were declared")
+        raise DecodeError(f"corrupt {what}: its records take {used - start} bytes, but {end - start} were declared")
     if used < end:
-        raise DecodeError(f"{what} has {end - used} bytes of trailing garbage after "
-                          f"{'its record' if count == 1 else f'its {count} records'}")
+        raise DecodeError(
+            f"{what} has {end - used} bytes of trailing garbage after "
+            f"{'its record' if count == 1 else f'its {count} records'}"
+        )
     return records
 
 
@@ -147,8 +150,9 @@ def write_record(bio: BytesIO, schema: Any, record: Any) -> None:
     try:
         schemaless_writer(bio, schema, record)
     except Exception as exc:
-        raise DeliveryError(f"cannot encode the record: it does not fit the schema "
-                            f"{schema_name(schema)}: {_describe(exc)}") from exc
+        raise DeliveryError(
+            f"cannot encode the record: it does not fit the schema {schema_name(schema)}: {_describe(exc)}"
+        ) from exc
 
 
 def may_be_empty(schema: Any, named: dict | None = None, seen: frozenset = frozenset()) -> bool:
@@ -223,8 +227,7 @@ class WriterSchema:
             self.parsed = fastavro.parse_schema(plain)
         except Exception as exc:
             raise ConfigError(f"not a valid Avro schema: {_describe(exc)}") from exc
-        self.json = json.dumps(fastavro.parse_schema(plain, _write_hint=False),
-                               separators=(",", ":")).encode()
+        self.json = json.dumps(fastavro.parse_schema(plain, _write_hint=False), separators=(",", ":")).encode()
         self.headers: dict[str, bytes] = {}
 
 

@@ -20,12 +20,13 @@ MAX_BLOCK_BYTES = 128 * 1024 * 1024
 def _snappy_module() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]] | None:
     try:
         import cramjam
-        return (lambda b: bytes(cramjam.snappy.compress_raw(b)),
-                lambda b: bytes(cramjam.snappy.decompress_raw(b)))
+
+        return (lambda b: bytes(cramjam.snappy.compress_raw(b)), lambda b: bytes(cramjam.snappy.decompress_raw(b)))
     except ImportError:
         pass
     try:
         import snappy
+
         return snappy.compress, snappy.decompress
     except ImportError:
         return None
@@ -35,8 +36,7 @@ def _bounded(decompressor, data: bytes, codec: str) -> bytes:
     out = decompressor.decompress(data, MAX_BLOCK_BYTES)
     if not decompressor.eof:
         if len(out) >= MAX_BLOCK_BYTES:
-            raise DecodeError(f"{codec} block inflates beyond {MAX_BLOCK_BYTES >> 20} MiB: "
-                              "corrupt data")
+            raise DecodeError(f"{codec} block inflates beyond {MAX_BLOCK_BYTES >> 20} MiB: corrupt data")
         raise DecodeError(f"truncated Avro container: the {codec} stream of a block is cut off")
     return out
 
@@ -53,8 +53,9 @@ def _deflate(data: bytes) -> bytes:
 def _unsnappy(data: bytes) -> bytes:
     funcs = _snappy_module()
     if funcs is None:
-        raise DecodeError("the Avro container uses the snappy codec, which needs the cramjam "
-                          "package: pip install cramjam")
+        raise DecodeError(
+            "the Avro container uses the snappy codec, which needs the cramjam package: pip install cramjam"
+        )
     if len(data) < 4:
         raise DecodeError("truncated Avro container: a snappy block lacks its 4-byte CRC")
     size = shift = 0
@@ -64,8 +65,7 @@ def _unsnappy(data: bytes) -> bytes:
         if not byte & 0x80:
             break
     if size > MAX_BLOCK_BYTES:
-        raise DecodeError(f"snappy block claims {size} bytes, beyond {MAX_BLOCK_BYTES >> 20} MiB: "
-                          "corrupt data")
+        raise DecodeError(f"snappy block claims {size} bytes, beyond {MAX_BLOCK_BYTES >> 20} MiB: corrupt data")
     out = funcs[1](data[:-4])
     if zlib.crc32(out).to_bytes(4, "big") != data[-4:]:
         raise DecodeError("corrupt Avro container: CRC of a snappy block does not match")
@@ -83,8 +83,9 @@ def _unzstd(data: bytes) -> bytes:
     try:
         import zstandard
     except ImportError:
-        raise DecodeError("the Avro container uses the zstandard codec, which needs the "
-                          "zstandard package: pip install zstandard") from None
+        raise DecodeError(
+            "the Avro container uses the zstandard codec, which needs the zstandard package: pip install zstandard"
+        ) from None
     return zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_BLOCK_BYTES)
 
 
@@ -92,8 +93,7 @@ def _zstd(data: bytes) -> bytes:
     try:
         import zstandard
     except ImportError:
-        raise ConfigError("the zstandard codec needs the zstandard package: "
-                          "pip install zstandard") from None
+        raise ConfigError("the zstandard codec needs the zstandard package: pip install zstandard") from None
     return zstandard.ZstdCompressor().compress(data)
 
 
@@ -120,8 +120,10 @@ def decompress(codec: bytes, data: bytes) -> bytes:
     func = DECOMPRESS.get(codec)
     if func is None:
         name = codec.decode("utf-8", "replace")
-        raise DecodeError(f"the Avro container uses the unknown codec {name!r}; genesis reads "
-                          f"null, {', '.join(c.decode() for c in DECOMPRESS)}")
+        raise DecodeError(
+            f"the Avro container uses the unknown codec {name!r}; genesis reads "
+            f"null, {', '.join(c.decode() for c in DECOMPRESS)}"
+        )
     try:
         return func(data)
     except DecodeError:

@@ -14,8 +14,7 @@ from typing import Any
 
 from genesis.errors import ConfigError, DecodeError
 
-from ._avro import SchemaCache, may_be_empty, read_long, read_records, write_long, write_record, \
-    writer_schema
+from ._avro import SchemaCache, may_be_empty, read_long, read_records, write_long, write_record, writer_schema
 from ._compression import COMPRESS, decompress
 
 MAGIC = b"Obj\x01"
@@ -28,8 +27,7 @@ def _read_bytes(buf: bytes, pos: int, what: str) -> tuple[bytes, int]:
         raise DecodeError(f"corrupt Avro container: negative length {size} for the {what}")
     end = pos + size
     if end > len(buf):
-        raise DecodeError(f"truncated Avro container: the {what} needs {size} bytes, "
-                          f"got {len(buf) - pos}")
+        raise DecodeError(f"truncated Avro container: the {what} needs {size} bytes, got {len(buf) - pos}")
     return buf[pos:end], end
 
 
@@ -52,10 +50,9 @@ def read_header(buf: bytes) -> tuple[bytes, bytes, bytes, int]:
                 schema = value
             elif key == b"avro.codec":
                 codec = value
-    sync = buf[pos:pos + _SYNC]
+    sync = buf[pos : pos + _SYNC]
     if len(sync) < _SYNC:
-        raise DecodeError(f"truncated Avro container: the header's sync marker needs {_SYNC} "
-                          f"bytes, got {len(sync)}")
+        raise DecodeError(f"truncated Avro container: the header's sync marker needs {_SYNC} bytes, got {len(sync)}")
     if schema is None:
         raise DecodeError("corrupt Avro container: the header has no avro.schema entry")
     return schema, codec, sync, pos + _SYNC
@@ -73,26 +70,23 @@ def decode_container(buf: bytes, schemas: SchemaCache) -> list[dict]:
         count, pos = read_long(buf, pos, f"record count of block {block}")
         size, pos = read_long(buf, pos, f"byte size of block {block}")
         if count < 0 or size < 0:
-            raise DecodeError(f"corrupt Avro container: block {block} declares {count} records "
-                              f"in {size} bytes")
+            raise DecodeError(f"corrupt Avro container: block {block} declares {count} records in {size} bytes")
         end = pos + size
         if end > size_buf:
-            raise DecodeError(f"truncated Avro container: expected {size} bytes in block {block}, "
-                              f"got {size_buf - pos}")
-        if buf[end:end + _SYNC] != sync:
+            raise DecodeError(f"truncated Avro container: expected {size} bytes in block {block}, got {size_buf - pos}")
+        if buf[end : end + _SYNC] != sync:
             if end + _SYNC > size_buf:
-                raise DecodeError(f"truncated Avro container: the sync marker after block {block} "
-                                  "is cut off")
-            raise DecodeError(f"corrupt Avro container: the sync marker after block {block} "
-                              "differs from the header's")
+                raise DecodeError(f"truncated Avro container: the sync marker after block {block} is cut off")
+            raise DecodeError(f"corrupt Avro container: the sync marker after block {block} differs from the header's")
         if codec == b"null":
             data, start, stop = buf, pos, end
         else:
             data = decompress(codec, buf[pos:end])
             start, stop = 0, len(data)
         if count > stop - start and not may_be_empty(schema):
-            raise DecodeError(f"corrupt Avro container: block {block} claims {count} records "
-                              f"in only {stop - start} bytes")
+            raise DecodeError(
+                f"corrupt Avro container: block {block} claims {count} records in only {stop - start} bytes"
+            )
         records += read_records(data, start, stop, count, schema, f"block {block} of the Avro container")
         pos = end + _SYNC
     if not block:
@@ -129,5 +123,4 @@ def encode_container(records: dict | list[dict], schema: Any, codec: str = "null
     for record in records:
         write_record(bio, writer.parsed, record)
     data = COMPRESS[codec](bio.getvalue())
-    return b"".join((header, write_long(len(records)), write_long(len(data)), data,
-                     header[-_SYNC:]))
+    return b"".join((header, write_long(len(records)), write_long(len(data)), data, header[-_SYNC:]))

@@ -34,8 +34,11 @@ class Decoder:
     for multiprocessing workers; its caches are rebuilt there.
     """
 
-    def __init__(self, schemas: str | os.PathLike[str] | SchemaDirectory | Mapping[int, Any] | None = None,
-                 schema_registry: str | SchemaRegistry | None = None) -> None:
+    def __init__(
+        self,
+        schemas: str | os.PathLike[str] | SchemaDirectory | Mapping[int, Any] | None = None,
+        schema_registry: str | SchemaRegistry | None = None,
+    ) -> None:
         self._config = (schemas, schema_registry)
         if schemas is None or isinstance(schemas, (SchemaDirectory, SchemaMap)):
             self._directory = schemas
@@ -60,8 +63,7 @@ class Decoder:
         if key:
             schema = self._key_schema(key)
             if schema is not None:
-                return read_records(value, 0, len(value), 1, schema,
-                                    "message value (schema from the message key)")
+                return read_records(value, 0, len(value), 1, schema, "message value (schema from the message key)")
         if not value:
             raise DecodeError("empty message: it has no value")
         first = value[0]
@@ -69,9 +71,11 @@ class Decoder:
             return decode_wire(value, self.schema_by_id)
         if first in JSON_START:
             return decode_json(value)
-        raise DecodeError(f"unknown message format (first bytes {value[:8].hex(' ')}): expected an "
-                          "Avro container (Obj\\x01...), the Confluent wire format (0x00 + schema "
-                          "id) or JSON")
+        raise DecodeError(
+            f"unknown message format (first bytes {value[:8].hex(' ')}): expected an "
+            "Avro container (Obj\\x01...), the Confluent wire format (0x00 + schema "
+            "id) or JSON"
+        )
 
     def _key_schema(self, key: bytes) -> Any | None:
         """The Avro schema a Fink-style key carries, or ``None`` when the key is something else."""
@@ -91,9 +95,11 @@ class Decoder:
         if schema is not None:
             return schema
         if self._directory is None and self._registry is None:
-            raise DecodeError(f"the message is in the Confluent wire format (schema id {schema_id}) "
-                              "but no schema source is configured: pass schemas= (a directory of "
-                              ".avsc files) or schema_registry= (a registry URL)")
+            raise DecodeError(
+                f"the message is in the Confluent wire format (schema id {schema_id}) "
+                "but no schema source is configured: pass schemas= (a directory of "
+                ".avsc files) or schema_registry= (a registry URL)"
+            )
         for source in (self._directory, self._registry):
             if source is not None and (schema := source.get(schema_id)) is not None:
                 self._by_id[schema_id] = schema

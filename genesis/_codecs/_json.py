@@ -20,5 +20,4 @@ def decode_json(buf: bytes) -> list[dict]:
         return [doc]
     if isinstance(doc, list) and all(isinstance(item, dict) for item in doc):
         return doc
-    raise DecodeError("a JSON message must be an object or an array of objects, "
-                      f"not {type(doc).__name__}")
+    raise DecodeError(f"a JSON message must be an object or an array of objects, not {type(doc).__name__}")

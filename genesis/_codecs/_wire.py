@@ -15,11 +15,11 @@ _HEADER = 5
 def decode_wire(buf: bytes, resolve: Callable[[int], Any]) -> list[dict]:
     """The one record of a wire-format message; ``resolve(id)`` gives the parsed schema (or raises)."""
     if len(buf) < _HEADER:
-        raise DecodeError(f"truncated Confluent wire-format message: the header needs {_HEADER} "
-                          f"bytes, got {len(buf)}")
+        raise DecodeError(f"truncated Confluent wire-format message: the header needs {_HEADER} bytes, got {len(buf)}")
     schema_id = int.from_bytes(buf[1:_HEADER], "big")
-    return read_records(buf, _HEADER, len(buf), 1, resolve(schema_id),
-                        f"Confluent wire-format message (schema id {schema_id})")
+    return read_records(
+        buf, _HEADER, len(buf), 1, resolve(schema_id), f"Confluent wire-format message (schema id {schema_id})"
+    )
 
 
 def encode_wire(record: dict, schema: Any, schema_id: int) -> bytes:

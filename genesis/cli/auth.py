@@ -27,22 +27,41 @@ URL, unless auth= or GENESIS_USERNAME/GENESIS_PASSWORD say otherwise. The file i
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genesis auth`` and its subcommands."""
     epilog = EXAMPLES.format(path=_auth.auth_file())
-    parser = subparsers.add_parser("auth", help="manage the credentials for secured brokers",
-                                   description="Keep logins for secured Kafka brokers in the credentials file.",
-                                   epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "auth",
+        help="manage the credentials for secured brokers",
+        description="Keep logins for secured Kafka brokers in the credentials file.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="auth_command", metavar="ACTION")
     sub.required = True
 
-    add = sub.add_parser("add", help="add (or replace) the login for a broker host", epilog=epilog,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = sub.add_parser(
+        "add",
+        help="add (or replace) the login for a broker host",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add.add_argument("host", help="broker host, optionally with :port (then it applies to that port only)")
     add.add_argument("--username", required=True, help="SASL user name (OIDC: the client id)")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password (OIDC: client secret) from the first line of stdin instead of a prompt")
-    add.add_argument("--mechanism", default=_auth.DEFAULT_MECHANISM, type=str.upper, choices=_auth.MECHANISMS,
-                     help=f"SASL mechanism (default: {_auth.DEFAULT_MECHANISM})")
-    add.add_argument("--ca", metavar="FILE", help="PEM file of the CA that signed the broker's certificate "
-                                                  "(default: the system's CA store)")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password (OIDC: client secret) from the first line of stdin instead of a prompt",
+    )
+    add.add_argument(
+        "--mechanism",
+        default=_auth.DEFAULT_MECHANISM,
+        type=str.upper,
+        choices=_auth.MECHANISMS,
+        help=f"SASL mechanism (default: {_auth.DEFAULT_MECHANISM})",
+    )
+    add.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="PEM file of the CA that signed the broker's certificate (default: the system's CA store)",
+    )
     add.add_argument("--no-ssl", action="store_true", help="SASL without TLS (SASL_PLAINTEXT)")
     add.add_argument("--token-url", metavar="URL", help="OAUTHBEARER: the OIDC token endpoint")
     add.add_argument("--scope", help="OAUTHBEARER: the OIDC scope to request")
@@ -75,8 +94,15 @@ def _read_password(args: argparse.Namespace, where: str) -> str:
 def _add(args: argparse.Namespace) -> int:
     host, port = _host_port(args.host)
     where = f"{host}:{port}" if port else host
-    login = _auth.Auth(args.username, _read_password(args, where), mechanism=args.mechanism,
-                       ssl=not args.no_ssl, ca=args.ca, token_url=args.token_url, scope=args.scope)
+    login = _auth.Auth(
+        args.username,
+        _read_password(args, where),
+        mechanism=args.mechanism,
+        ssl=not args.no_ssl,
+        ca=args.ca,
+        token_url=args.token_url,
+        scope=args.scope,
+    )
     path = _auth.add_entry(_auth.Entry(host, login, port))
     print(f"saved the login of {args.username} for {where} in {path}")
     return 0
@@ -92,8 +118,10 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'host':<32} {'username':<20} {'mechanism':<14} {'tls':<4} ca")
     for e in entries:
         a = e.auth
-        print(f"{e.where:<32} {a.username:<20} {a.mechanism:<14} {'yes' if a.ssl else 'no':<4} "
-              f"{a.ca or ('system store' if a.ssl else '-')}")
+        print(
+            f"{e.where:<32} {a.username:<20} {a.mechanism:<14} {'yes' if a.ssl else 'no':<4} "
+            f"{a.ca or ('system store' if a.ssl else '-')}"
+        )
     return 0
 
 

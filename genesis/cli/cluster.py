@@ -29,34 +29,51 @@ unpacked Kafka release instead. Needs java 17+ (and mvn for the first fetch).
 
 
 def _add_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dir", metavar="PATH", default=None,
-                        help=f"state directory of the cluster (default: {default_dir()})")
+    parser.add_argument(
+        "--dir", metavar="PATH", default=None, help=f"state directory of the cluster (default: {default_dir()})"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genesis cluster`` and its subcommands."""
     parser = subparsers.add_parser(
-        "cluster", help="run a local multi-broker Kafka cluster (no Docker)",
+        "cluster",
+        help="run a local multi-broker Kafka cluster (no Docker)",
         description="Run a real Apache Kafka cluster (KRaft, N brokers) on this machine, from Kafka's "
-                    "own jars on Maven Central.",
-        epilog=EXAMPLES.format(default=default_dir()), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "own jars on Maven Central.",
+        epilog=EXAMPLES.format(default=default_dir()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cluster_command", metavar="ACTION")
     sub.required = True
 
-    up = sub.add_parser("up", help="start the cluster; return when it accepts acks=all writes",
-                        epilog=EXAMPLES.format(default=default_dir()),
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    up = sub.add_parser(
+        "up",
+        help="start the cluster; return when it accepts acks=all writes",
+        epilog=EXAMPLES.format(default=default_dir()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     up.add_argument("--brokers", type=int, default=3, metavar="N", help="number of brokers (default: 3)")
-    up.add_argument("--port", type=int, default=9092,
-                    help="client port of broker 1; broker i listens on PORT+i-1 and its controller on "
-                         "PORT+1000+i-1 (default: 9092)")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=9092,
+        help="client port of broker 1; broker i listens on PORT+i-1 and its controller on "
+        "PORT+1000+i-1 (default: 9092)",
+    )
     up.add_argument("--heap", default="384m", help="maximum Java heap per broker (default: 384m)")
     _add_dir(up)
-    up.add_argument("--demo", action="store_true",
-                    help="also create the demo topics: small (100 alerts), medium (20,000), lsst (empty)")
-    up.add_argument("--secure", action="store_true",
-                    help="clients log in with SASL_SSL and SCRAM-SHA-512 and ACLs apply; users admin (super "
-                         "user), alice and bob get random passwords, kept with a CA certificate in --dir")
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="also create the demo topics: small (100 alerts), medium (20,000), lsst (empty)",
+    )
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        help="clients log in with SASL_SSL and SCRAM-SHA-512 and ACLs apply; users admin (super "
+        "user), alice and bob get random passwords, kept with a CA certificate in --dir",
+    )
     up.set_defaults(func=_up)
 
     status = sub.add_parser("status", help="show brokers (pid, port, alive, registered) and topics")
@@ -101,6 +118,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"cluster ready in {time.monotonic() - started:.1f} s")
     if args.demo:
         from ..demo import create_demo_topics
+
         create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor)
     print(f"bootstrap servers: {cluster.bootstrap_servers}")
     print(f"stream URL:        {_url_hint(args.port)}   (or {cluster.url('<topic>')})")
@@ -113,8 +131,10 @@ def _up(args: argparse.Namespace) -> int:
 def _print_secure(cluster: LocalCluster) -> None:
     """Where a secure cluster's logins are, and how to use them (passwords stay in the file)."""
     first = cluster.bootstrap_servers.split(",")[0]
-    print(f"security:          SASL_SSL, SCRAM-SHA-512, ACLs; users {', '.join(cluster.credentials)} "
-          f"(admin is a super user)")
+    print(
+        f"security:          SASL_SSL, SCRAM-SHA-512, ACLs; users {', '.join(cluster.credentials)} "
+        f"(admin is a super user)"
+    )
     print(f"passwords:         {cluster.dir / 'credentials.json'} (0600)")
     print(f"CA certificate:    {cluster.ca_file}")
     print(f"save a login:      genesis auth add {first} --username alice --ca {cluster.ca_file}")

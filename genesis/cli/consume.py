@@ -48,27 +48,52 @@ _CONTAINER_MAGIC = b"Obj\x01"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("consume", help="read alerts from a stream; print them or save them as JSON or Avro",
-                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "consume",
+        help="read alerts from a stream; print them or save them as JSON or Avro",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("url", help="kafka://[group@]host[:port]/topic[,topic2]")
-    p.add_argument("--start-at", default="latest", type=parse_start_at, metavar="WHEN",
-                   help="earliest | latest (default; where the group has no committed offset) | "
-                        "an ISO time (UTC unless it says) | -N (the last N of every partition)")
+    p.add_argument(
+        "--start-at",
+        default="latest",
+        type=parse_start_at,
+        metavar="WHEN",
+        help="earliest | latest (default; where the group has no committed offset) | "
+        "an ISO time (UTC unless it says) | -N (the last N of every partition)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="stop after N alerts (per process with --processes)")
-    p.add_argument("--timeout", type=float, metavar="S",
-                   help="stop after S seconds without a new alert (default: wait forever, "
-                        "or 10 s with --until-eos)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="stop after S seconds without a new alert (default: wait forever, or 10 s with --until-eos)",
+    )
     p.add_argument("--until-eos", action="store_true", help="stop once caught up with the end of every partition")
-    p.add_argument("--filter", metavar="MODULE:FUNCTION",
-                   help="keep only alerts for which FUNCTION(alert) is true, e.g. genesis.filters:filter_asteroids")
-    p.add_argument("--commit", action="store_true",
-                   help="commit offsets after the alerts were written (needs a group in the URL to matter)")
+    p.add_argument(
+        "--filter",
+        metavar="MODULE:FUNCTION",
+        help="keep only alerts for which FUNCTION(alert) is true, e.g. genesis.filters:filter_asteroids",
+    )
+    p.add_argument(
+        "--commit",
+        action="store_true",
+        help="commit offsets after the alerts were written (needs a group in the URL to matter)",
+    )
     p.add_argument("--format", choices=("summary", "json", "avro"), default="summary", help="output format")
-    p.add_argument("--output", metavar="DIR", type=Path,
-                   help="write one file per alert into DIR (json, avro; required for avro)")
+    p.add_argument(
+        "--output", metavar="DIR", type=Path, help="write one file per alert into DIR (json, avro; required for avro)"
+    )
     p.add_argument("--no-cutouts", action="store_true", help="json: leave bytes fields (cutouts) out")
-    p.add_argument("--processes", type=int, default=1, metavar="N",
-                   help="N consumer processes in one group (the group of the URL, or a new shared one)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N consumer processes in one group (the group of the URL, or a new shared one)",
+    )
     p.add_argument("--schemas", metavar="DIR", help="directory of .avsc files for Confluent wire-format (LSST) alerts")
     p.add_argument("--schema-registry", metavar="URL", help="Confluent schema registry for wire-format alerts")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -86,15 +111,17 @@ def parse_start_at(text: str) -> str | int | datetime:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not earliest, latest, -N or an ISO time like 2024-05-01T06:00:00") from None
+            f"{text!r} is not earliest, latest, -N or an ISO time like 2024-05-01T06:00:00"
+        ) from None
 
 
 def load_filter(spec: str) -> Callable[[dict], Any]:
     """The function named ``module:function`` (the module must be importable)."""
     module, sep, name = spec.partition(":")
     if not sep or not module or not name:
-        raise ConfigError(f"--filter {spec!r}: write the filter as module:function, "
-                          "e.g. genesis.filters:filter_asteroids")
+        raise ConfigError(
+            f"--filter {spec!r}: write the filter as module:function, e.g. genesis.filters:filter_asteroids"
+        )
     try:
         func = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
@@ -172,8 +199,10 @@ def avro_bytes(item: Received, decoder: KeepRaw) -> bytes:
 
     value = item.value
     if value is None:
-        raise ConfigError("--format avro cannot write what the filter returned instead of an alert; "
-                          "make the filter return the alert (or True), or use --format json")
+        raise ConfigError(
+            "--format avro cannot write what the filter returned instead of an alert; "
+            "make the filter return the alert (or True), or use --format json"
+        )
     if value[:4] == _CONTAINER_MAGIC:
         if item.count == 1:
             return value
@@ -199,8 +228,9 @@ def _line_writer(progress: bool) -> Callable[[str], None]:
 class Output:
     """Where alerts go: stdout lines or files in a directory, in the chosen format."""
 
-    def __init__(self, fmt: str, directory: Path | None, drop_bytes: bool, decoder: Any,
-                 progress: bool = False) -> None:
+    def __init__(
+        self, fmt: str, directory: Path | None, drop_bytes: bool, decoder: Any, progress: bool = False
+    ) -> None:
         self.fmt, self.directory, self.drop_bytes, self.decoder = fmt, directory, drop_bytes, decoder
         self._line = _line_writer(progress)
         if fmt == "avro" and directory is None:
@@ -244,16 +274,18 @@ def consume(args: argparse.Namespace) -> int:
 
     timeout = args.timeout if args.timeout is not None else (10.0 if args.until_eos else None)
     flt = load_filter(args.filter) if args.filter else None
-    with gs_open(args.url, start_at=args.start_at, schemas=args.schemas,
-                 schema_registry=args.schema_registry) as stream:
+    with gs_open(
+        args.url, start_at=args.start_at, schemas=args.schemas, schema_registry=args.schema_registry
+    ) as stream:
         if args.format == "avro":
             stream.decoder = KeepRaw(stream.decoder)
             flt = OnAlert(flt)
         out = Output(args.format, args.output, args.no_cutouts, stream.decoder, progress=not args.no_progress)
         n = 0
         try:
-            for _, item in stream(timeout=timeout, limit=args.limit, until_eos=args.until_eos,
-                                  filter=flt, progress=not args.no_progress):
+            for _, item in stream(
+                timeout=timeout, limit=args.limit, until_eos=args.until_eos, filter=flt, progress=not args.no_progress
+            ):
                 out.write(item)
                 n += 1
                 if args.commit and n % COMMIT_EVERY == 0:
@@ -275,13 +307,17 @@ def _child_argv(args: argparse.Namespace, url: str) -> list[str]:
     argv = ["consume", url, "--format", args.format, "--no-progress"]
     start = args.start_at.isoformat() if isinstance(args.start_at, datetime) else str(args.start_at)
     argv.append(f"--start-at={start}")  # '=': a value such as -10 must not look like an option
-    for flag, value in (("--limit", args.limit), ("--timeout", args.timeout), ("--filter", args.filter),
-                        ("--output", args.output), ("--schemas", args.schemas),
-                        ("--schema-registry", args.schema_registry)):
+    for flag, value in (
+        ("--limit", args.limit),
+        ("--timeout", args.timeout),
+        ("--filter", args.filter),
+        ("--output", args.output),
+        ("--schemas", args.schemas),
+        ("--schema-registry", args.schema_registry),
+    ):
         if value is not None:
             argv += [flag, str(value)]
-    for flag, on in (("--until-eos", args.until_eos), ("--commit", args.commit),
-                     ("--no-cutouts", args.no_cutouts)):
+    for flag, on in (("--until-eos", args.until_eos), ("--commit", args.commit), ("--no-cutouts", args.no_cutouts)):
         if on:
             argv.append(flag)
     return argv

@@ -18,12 +18,17 @@ all pass. Credentials come from the environment or the credentials file (genesis
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genesis doctor``."""
-    parser = subparsers.add_parser("doctor", help="diagnose why a stream URL cannot be read",
-                                   description=__doc__, epilog=EXAMPLES,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "doctor",
+        help="diagnose why a stream URL cannot be read",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("url", help="kafka://[group@]host[:port][,host2...]/topic")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                        help="seconds each network step may take (default: 10)")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="seconds each network step may take (default: 10)"
+    )
     parser.set_defaults(func=_doctor)
 
 

@@ -20,20 +20,37 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inject", help="send LSST-sized alerts into a topic at a given rate",
-                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "inject",
+        help="send LSST-sized alerts into a topic at a given rate",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("url", help="kafka://host[:port]/topic (an existing topic, e.g. the demo's lsst)")
     p.add_argument("--rate", default="10000/40s", help="ALERTS/SECONDS per visit (default 10000/40s, LSST's average)")
     how_long = p.add_mutually_exclusive_group(required=True)
     how_long.add_argument("--visits", type=int, help="number of visits to send")
     how_long.add_argument("--duration", type=float, help="seconds to send for")
-    p.add_argument("--burst", type=float, default=None,
-                   help="send each visit within this many seconds, then wait for the next (default: evenly paced)")
-    p.add_argument("--format", choices=("ztf", "lsst"), default="ztf",
-                   help="ztf: Avro container with schema; lsst: Confluent wire format, schema id 900 (default ztf)")
+    p.add_argument(
+        "--burst",
+        type=float,
+        default=None,
+        help="send each visit within this many seconds, then wait for the next (default: evenly paced)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("ztf", "lsst"),
+        default="ztf",
+        help="ztf: Avro container with schema; lsst: Confluent wire format, schema id 900 (default ztf)",
+    )
     p.add_argument("--pool", type=int, default=256, help="distinct pre-encoded payloads (default 256)")
-    p.add_argument("--tolerance", type=float, default=1.0,
-                   help="seconds a send may lag its planned time and still count as on schedule (default 1)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="seconds a send may lag its planned time and still count as on schedule (default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -45,8 +62,17 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop, flush, report
     try:
         print("building the payloads...", file=sys.stderr)
-        report = inject(args.url, args.rate, visits=args.visits, duration=args.duration, burst=args.burst,
-                        format=args.format, pool=args.pool, tolerance=args.tolerance, stop=stop)
+        report = inject(
+            args.url,
+            args.rate,
+            visits=args.visits,
+            duration=args.duration,
+            burst=args.burst,
+            format=args.format,
+            pool=args.pool,
+            tolerance=args.tolerance,
+            stop=stop,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     print(json.dumps(report.to_dict()) if args.json else report.summary())

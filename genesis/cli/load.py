@@ -14,9 +14,13 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("load", help="write alert files (or directories of them) into a topic",
-                       description=__doc__, epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "load",
+        help="write alert files (or directories of them) into a topic",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("url", help="kafka://host[:port]/topic")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".avro files or directories")
     p.set_defaults(func=run)

@@ -26,8 +26,13 @@ _TIMEOUT = 15.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("show", help="print an alert's summary and main fields, or plot it to a PNG",
-                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "show",
+        help="print an alert's summary and main fields, or plot it to a PNG",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("source", metavar="FILE|URL", help="an alert file or kafka://host/topic")
     p.add_argument("--plot", metavar="PNG", type=Path, help="draw the light curve and cutouts into this PNG")
     p.add_argument("--index", type=int, default=0, help="which alert of a file holding several (default 0)")
@@ -76,8 +81,14 @@ def _at_offset(url: str, partition: int, offset: int, schemas: str | None) -> tu
         raise ConfigError("--offset needs a URL with exactly one topic name")
     topic = spec.topics[0]
     errors = ErrorLog(spec.bootstrap_servers)
-    consumer = Consumer({**base_config(spec, error_log=errors), "group.id": random_group_id(),
-                         "enable.auto.commit": False, "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            **base_config(spec, error_log=errors),
+            "group.id": random_group_id(),
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
     try:
         connect(consumer.list_topics, spec, errors, _TIMEOUT)
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_TIMEOUT)
@@ -86,8 +97,10 @@ def _at_offset(url: str, partition: int, offset: int, schemas: str | None) -> tu
         consumer.assign([TopicPartition(topic, partition, offset)])
         msg = consumer.poll(_TIMEOUT)
         if msg is None or msg.error() is not None:
-            raise ConfigError(f"could not read {topic}[{partition}]@{offset}"
-                              + (f": {msg.error().str()}" if msg is not None else f" within {_TIMEOUT:g} s"))
+            raise ConfigError(
+                f"could not read {topic}[{partition}]@{offset}"
+                + (f": {msg.error().str()}" if msg is not None else f" within {_TIMEOUT:g} s")
+            )
         records = Decoder(schemas=schemas).decode(msg.value(), msg.key())
     except KafkaException as exc:
         raise translate(exc, brokers=spec.bootstrap_servers, topic=topic) from None

@@ -30,7 +30,7 @@ class PartitionInfo:
     leader: int
     replicas: list[int]
     committed: int | None = None  #: the group's committed offset (None: nothing committed)
-    lag: int | None = None        #: messages after the committed offset (all of them without one)
+    lag: int | None = None  #: messages after the committed offset (all of them without one)
 
     @property
     def messages(self) -> int:
@@ -48,8 +48,13 @@ class TopicInfo:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("topics", help="topics, partitions, message counts, retention; a group's lag",
-                       description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "topics",
+        help="topics, partitions, message counts, retention; a group's lag",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("url", help="kafka://[group@]host[:port]/[topic[,topic2]] (no topic: all of them)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--partitions", action="store_true", help="one row per partition, not per topic")
@@ -110,8 +115,9 @@ def _retention(admin: Any, names: list[str], timeout: float) -> dict[str, tuple[
 
     if not names:
         return {}
-    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names],
-                                     request_timeout=timeout)
+    futures = admin.describe_configs(
+        [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names], request_timeout=timeout
+    )
     out = {}
     for resource, future in futures.items():
         entries = future.result(timeout=timeout)
@@ -157,8 +163,9 @@ def _size(n: int | None) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                     for r in rows)
+    return "\n".join(
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows
+    )
 
 
 def render(infos: list[TopicInfo], group: str | None, per_partition: bool) -> str:
@@ -171,8 +178,15 @@ def render(infos: list[TopicInfo], group: str | None, per_partition: bool) -> st
         rows = [head]
         for t in infos:
             for p in t.partitions:
-                row = [t.name, str(p.partition), str(p.leader), ",".join(map(str, p.replicas)), str(p.low),
-                       str(p.high), f"{p.messages:,}"]
+                row = [
+                    t.name,
+                    str(p.partition),
+                    str(p.leader),
+                    ",".join(map(str, p.replicas)),
+                    str(p.low),
+                    str(p.high),
+                    f"{p.messages:,}",
+                ]
                 if group:
                     row += ["-" if p.committed is None else str(p.committed), f"{p.lag:,}"]
                 rows.append(row)
@@ -181,8 +195,14 @@ def render(infos: list[TopicInfo], group: str | None, per_partition: bool) -> st
         head += ["committed", "lag"] if group else []
         rows = [head]
         for t in infos:
-            row = [t.name, str(len(t.partitions)), str(max((len(p.replicas) for p in t.partitions), default=0)),
-                   f"{t.messages:,}", _duration(t.retention_ms), _size(t.retention_bytes)]
+            row = [
+                t.name,
+                str(len(t.partitions)),
+                str(max((len(p.replicas) for p in t.partitions), default=0)),
+                f"{t.messages:,}",
+                _duration(t.retention_ms),
+                _size(t.retention_bytes),
+            ]
             if group:
                 committed = [p for p in t.partitions if p.committed is not None]
                 row += [f"{len(committed)}/{len(t.partitions)} partitions", f"{t.lag:,}"]

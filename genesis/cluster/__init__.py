@@ -18,5 +18,4 @@ from ._config import Layout
 from ._jars import ensure_jars, kafka_version
 from ._local import BrokerStatus, ClusterStatus, LocalCluster, default_dir
 
-__all__ = ["LocalCluster", "ClusterStatus", "BrokerStatus", "Layout", "ensure_jars", "kafka_version",
-           "default_dir"]
+__all__ = ["LocalCluster", "ClusterStatus", "BrokerStatus", "Layout", "ensure_jars", "kafka_version", "default_dir"]

@@ -51,8 +51,10 @@ class Layout:
             object.__setattr__(self, "controller_port", self.port + CONTROLLER_OFFSET)
         clients = set(range(self.port, self.port + self.brokers))
         if clients & set(self.controller_ports) or min(self.all_ports) < 1 or max(self.all_ports) > 65535:
-            raise ValueError(f"client ports {self.port}.. and controller ports {self.controller_port}.. "
-                             "must be valid and must not overlap")
+            raise ValueError(
+                f"client ports {self.port}.. and controller ports {self.controller_port}.. "
+                "must be valid and must not overlap"
+            )
 
     @property
     def ids(self) -> list[int]:
@@ -116,15 +118,17 @@ def scram_format_arguments(credentials: dict[str, str]) -> list[str]:
     args = []
     for user, password in credentials.items():
         if any(c in user + password for c in ',"=[]'):
-            raise ValueError(f"SCRAM user {user!r} or its password contains one of , \" = [ ]")
+            raise ValueError(f'SCRAM user {user!r} or its password contains one of , " = [ ]')
         args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]"]
     return args
 
 
 def _secure_properties(layout: Layout, node_id: int, security: Security) -> dict[str, str]:
     client = f"CLIENT://{HOST}:{layout.client_port(node_id)}"
-    jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
-            f'username="{ADMIN_USER}" password="{security.admin_password}";')
+    jaas = (
+        f"org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN_USER}" password="{security.admin_password}";'
+    )
     return {
         "listeners": f"{client},CONTROLLER://{HOST}:{layout.controller_port_of(node_id)}",
         "advertised.listeners": client,
@@ -146,8 +150,7 @@ def _secure_properties(layout: Layout, node_id: int, security: Security) -> dict
     }
 
 
-def server_properties(layout: Layout, node_id: int, data_dir: Path,
-                      security: Security | None = None) -> dict[str, str]:
+def server_properties(layout: Layout, node_id: int, data_dir: Path, security: Security | None = None) -> dict[str, str]:
     """``server.properties`` of one combined broker+controller node (secured when ``security`` is given)."""
     if node_id not in layout.ids:
         raise ValueError(f"node id {node_id} is not one of {layout.ids}")
@@ -158,7 +161,7 @@ def server_properties(layout: Layout, node_id: int, data_dir: Path,
         "node.id": str(node_id),
         "controller.quorum.voters": voters,
         "listeners": f"PLAINTEXT://{HOST}:{layout.client_port(node_id)},"
-                     f"CONTROLLER://{HOST}:{layout.controller_port_of(node_id)}",
+        f"CONTROLLER://{HOST}:{layout.controller_port_of(node_id)}",
         "advertised.listeners": f"PLAINTEXT://{HOST}:{layout.client_port(node_id)}",
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
@@ -232,8 +235,9 @@ def log4j2_properties(quiet: bool = False) -> str:
             "rootLogger.appenderRef.err.ref = STDERR",
             "rootLogger.appenderRef.err.level = WARN",
         ]
-        for i, name in enumerate(["kafka.request.logger", "state.change.logger", "org.apache.kafka.clients",
-                                  "kafka.log.LogCleaner"]):
+        for i, name in enumerate(
+            ["kafka.request.logger", "state.change.logger", "org.apache.kafka.clients", "kafka.log.LogCleaner"]
+        ):
             lines += [f"logger.q{i}.name = {name}", f"logger.q{i}.level = WARN"]
     return "\n".join(lines) + "\n"
 
@@ -241,9 +245,14 @@ def log4j2_properties(quiet: bool = False) -> str:
 def jvm_options(heap: str, *, log4j2_file: Path, logs_dir: Path, tmp_dir: Path) -> list[str]:
     """JVM flags for a broker: a small heap, and C1 only, which starts faster on a 2-core machine."""
     return [
-        f"-Xmx{heap}", "-Xms64m",
-        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
-        "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=64m", "-XX:-UsePerfData",
+        f"-Xmx{heap}",
+        "-Xms64m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:ReservedCodeCacheSize=64m",
+        "-XX:-UsePerfData",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j2_file}",
         f"-Dkafka.logs.dir={logs_dir}",

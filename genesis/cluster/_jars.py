@@ -25,10 +25,14 @@ MIN_JAVA = 17
 
 _DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 _MARKER = ".complete"
-_JAVA_HINT = ("install a Java 17+ runtime, e.g. `sudo apt-get install openjdk-17-jre-headless` "
-              "(or `brew install openjdk@17`), or set JAVA_HOME")
-_MVN_HINT = ("install Maven, e.g. `sudo apt-get install maven` (or `brew install maven`), "
-             "or set KAFKA_HOME to an unpacked Kafka release")
+_JAVA_HINT = (
+    "install a Java 17+ runtime, e.g. `sudo apt-get install openjdk-17-jre-headless` "
+    "(or `brew install openjdk@17`), or set JAVA_HOME"
+)
+_MVN_HINT = (
+    "install Maven, e.g. `sudo apt-get install maven` (or `brew install maven`), "
+    "or set KAFKA_HOME to an unpacked Kafka release"
+)
 
 
 def pom_path() -> Path:
@@ -44,8 +48,10 @@ def kafka_version() -> str:
             match = re.fullmatch(r"kafka_2\.13-(\d[\w.\-]*?)\.jar", jar.name)
             if match:
                 return match.group(1)
-        raise ClusterError(f"KAFKA_HOME={home} holds no libs/kafka_2.13-<version>.jar; "
-                           "point it at an unpacked Kafka release or unset it")
+        raise ClusterError(
+            f"KAFKA_HOME={home} holds no libs/kafka_2.13-<version>.jar; "
+            "point it at an unpacked Kafka release or unset it"
+        )
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     node = ET.parse(pom_path()).getroot().find("m:properties/m:kafka.version", ns)
     if node is None or not (node.text or "").strip():
@@ -106,16 +112,28 @@ def ensure_jars() -> Path:
 def _copy_dependencies(libs: Path) -> None:
     mvn = shutil.which("mvn")
     if not mvn:
-        raise ToolMissingError(f"`mvn` was not found: it is needed once to fetch the Kafka jars from "
-                               f"Maven Central into {libs}; {_MVN_HINT}")
+        raise ToolMissingError(
+            f"`mvn` was not found: it is needed once to fetch the Kafka jars from "
+            f"Maven Central into {libs}; {_MVN_HINT}"
+        )
     partial = libs.with_name("libs.partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(libs, ignore_errors=True)
-    cmd = [mvn, "-B", "-q", "-f", str(pom_path()), _DEPENDENCY_PLUGIN,
-           "-DincludeScope=runtime", f"-DoutputDirectory={partial}"]
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(pom_path()),
+        _DEPENDENCY_PLUGIN,
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={partial}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not any(partial.glob("kafka_2.13-*.jar")):
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise ClusterError(f"fetching the Kafka jars with Maven failed (exit {proc.returncode}); "
-                           f"is Maven Central reachable?\n$ {' '.join(cmd)}\n{tail}")
+        raise ClusterError(
+            f"fetching the Kafka jars with Maven failed (exit {proc.returncode}); "
+            f"is Maven Central reachable?\n$ {' '.join(cmd)}\n{tail}"
+        )
     partial.rename(libs)

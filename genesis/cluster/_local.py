@@ -91,10 +91,19 @@ class LocalCluster:
     :meth:`grant` gives a user access; :meth:`auth` is a user's :class:`~genesis.auth.Auth`.
     """
 
-    def __init__(self, dir: str | Path | None = None, brokers: int = 3, port: int = 9092,
-                 controller_port: int | None = None, heap: str = "384m", *, keep_data: bool = False,
-                 start_timeout: float = 120.0, secure: bool = False,
-                 users: Iterable[str] = ("alice", "bob")) -> None:
+    def __init__(
+        self,
+        dir: str | Path | None = None,
+        brokers: int = 3,
+        port: int = 9092,
+        controller_port: int | None = None,
+        heap: str = "384m",
+        *,
+        keep_data: bool = False,
+        start_timeout: float = 120.0,
+        secure: bool = False,
+        users: Iterable[str] = ("alice", "bob"),
+    ) -> None:
         self.dir = Path(dir or default_dir()).expanduser().resolve()
         self.layout = _config.Layout(brokers, port, controller_port)
         self.secure = secure
@@ -118,13 +127,16 @@ class LocalCluster:
         path = Path(dir or default_dir()).expanduser().resolve()
         state = read_state(path)
         if state is None:
-            raise ClusterError(f"no local Kafka cluster in {path}; start one with `genesis cluster up"
-                               f"{'' if dir is None else f' --dir {path}'}`")
+            raise ClusterError(
+                f"no local Kafka cluster in {path}; start one with `genesis cluster up"
+                f"{'' if dir is None else f' --dir {path}'}`"
+            )
         cluster = cls(path, state.brokers, state.port, state.controller_port, state.heap, secure=state.secure)
         cluster._state = state
         if require_running and not cluster._alive_ids():
-            raise ClusterError(f"the local Kafka cluster in {path} is not running; start it with "
-                               f"`genesis cluster up --dir {path}`")
+            raise ClusterError(
+                f"the local Kafka cluster in {path} is not running; start it with `genesis cluster up --dir {path}`"
+            )
         return cluster
 
     # ---------------------------------------------------------------- properties
@@ -160,8 +172,7 @@ class LocalCluster:
 
     def _check_id(self, node_id: int) -> None:
         if node_id not in self.ids:
-            raise ClusterError(f"there is no broker {node_id}; valid broker ids are "
-                               f"{', '.join(map(str, self.ids))}")
+            raise ClusterError(f"there is no broker {node_id}; valid broker ids are {', '.join(map(str, self.ids))}")
 
     def _client(self):
         if self._admin is None:
@@ -202,15 +213,25 @@ class LocalCluster:
         if not self.secure:
             raise ClusterError(f"the cluster in {self.dir} is not secure (start it with secure=True / --secure)")
 
-    def grant(self, user: str, *, topic: str | None = None, group_prefix: str | None = None,
-              group: str | None = None, operations: Iterable[str] = ("READ",), timeout: float = 30.0) -> None:
+    def grant(
+        self,
+        user: str,
+        *,
+        topic: str | None = None,
+        group_prefix: str | None = None,
+        group: str | None = None,
+        operations: Iterable[str] = ("READ",),
+        timeout: float = 30.0,
+    ) -> None:
         """Allow ``user`` ``operations`` (READ implies DESCRIBE; WRITE, ...) on ``topic``, on the consumer
         groups whose id starts with ``group_prefix`` (e.g. ``"alice-"``, what random group ids look
         like), and on ``group``."""
         self._require_secure()
-        resources = ([("TOPIC", topic, "LITERAL")] if topic else []) + \
-                    ([("GROUP", group_prefix, "PREFIXED")] if group_prefix else []) + \
-                    ([("GROUP", group, "LITERAL")] if group else [])
+        resources = (
+            ([("TOPIC", topic, "LITERAL")] if topic else [])
+            + ([("GROUP", group_prefix, "PREFIXED")] if group_prefix else [])
+            + ([("GROUP", group, "LITERAL")] if group else [])
+        )
         if not resources:
             raise ValueError("grant() needs topic=, group_prefix= or group=")
         _admin.grant(self._client(), f"User:{user}", resources, list(operations), timeout)
@@ -225,25 +246,31 @@ class LocalCluster:
         state = read_state(self.dir)
         if state is not None:
             if state.secure != self.secure:
-                raise ClusterError(f"{self.dir} holds a {'secure' if state.secure else 'plaintext'} local cluster, "
-                                   f"not the requested {'secure' if self.secure else 'plaintext'} one; use another "
-                                   f"--dir, or remove it with `genesis cluster down --dir {self.dir}`")
+                raise ClusterError(
+                    f"{self.dir} holds a {'secure' if state.secure else 'plaintext'} local cluster, "
+                    f"not the requested {'secure' if self.secure else 'plaintext'} one; use another "
+                    f"--dir, or remove it with `genesis cluster down --dir {self.dir}`"
+                )
             if state.layout != self.layout:
                 raise ClusterError(
                     f"{self.dir} holds a different local cluster ({state.brokers} brokers on port {state.port}, "
                     f"controllers on {state.controller_port}), not the requested {self.layout.brokers} on "
                     f"{self.layout.port}/{self.layout.controller_port}; use another --dir, or remove it with "
-                    f"`genesis cluster down --dir {self.dir}`")
+                    f"`genesis cluster down --dir {self.dir}`"
+                )
             self._state = state
             running = self._alive_ids()
             if running:
                 self.already_running = True
-                log.info("the local Kafka cluster in %s is already running (brokers %s); nothing changed",
-                         self.dir, running)
+                log.info(
+                    "the local Kafka cluster in %s is already running (brokers %s); nothing changed", self.dir, running
+                )
                 return self
         elif self.dir.exists() and any(self.dir.iterdir()):
-            raise ClusterError(f"{self.dir} is not empty and holds no genesis cluster (no valid cluster.json); "
-                               "choose another --dir or an empty one")
+            raise ClusterError(
+                f"{self.dir} is not empty and holds no genesis cluster (no valid cluster.json); "
+                "choose another --dir or an empty one"
+            )
         java = _jars.java_executable()
         libs = Path(state.libs) if state and Path(state.libs).is_dir() else _jars.ensure_jars()
         _process.check_disk(self.dir)
@@ -269,10 +296,15 @@ class LocalCluster:
         (self.dir / "log4j2.properties").write_text(_config.log4j2_properties())
         (self.dir / "tools-log4j2.properties").write_text(_config.log4j2_properties(quiet=True))
         self._state = ClusterState(
-            brokers=self.layout.brokers, port=self.layout.port,
+            brokers=self.layout.brokers,
+            port=self.layout.port,
             controller_port=self.layout.controller_port,  # type: ignore[arg-type]
-            cluster_id=_config.new_cluster_id(), version=_jars.kafka_version(), heap=self.heap, libs=str(libs),
-            secure=self.secure)
+            cluster_id=_config.new_cluster_id(),
+            version=_jars.kafka_version(),
+            heap=self.heap,
+            libs=str(libs),
+            secure=self.secure,
+        )
         write_state(self.dir, self._state)
         security, scram_args = self._create_security() if self.secure else (None, [])
         commands = []
@@ -282,15 +314,27 @@ class LocalCluster:
             props = _config.server_properties(self.layout, node_id, node / "data", security)
             # a secure node's properties hold the admin password
             _tls.write_private(node / "server.properties", _config.render_properties(props).encode())
-            options = ["-Xmx256m", f"-Dlog4j2.configurationFile={self.dir / 'tools-log4j2.properties'}",
-                       f"-Djava.io.tmpdir={self.dir / 'tmp'}", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"]
-            commands.append(_process.java_command(
-                java, libs, options, "kafka.tools.StorageTool",
-                ["format", "-t", self._state.cluster_id, "-c", str(node / "server.properties"), *scram_args]))
+            options = [
+                "-Xmx256m",
+                f"-Dlog4j2.configurationFile={self.dir / 'tools-log4j2.properties'}",
+                f"-Djava.io.tmpdir={self.dir / 'tmp'}",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:-UsePerfData",
+            ]
+            commands.append(
+                _process.java_command(
+                    java,
+                    libs,
+                    options,
+                    "kafka.tools.StorageTool",
+                    ["format", "-t", self._state.cluster_id, "-c", str(node / "server.properties"), *scram_args],
+                )
+            )
         for node_id, (status, output) in zip(self.ids, _process.run_parallel(commands)):
             if status != 0:
-                raise ClusterError(f"formatting the storage of broker {node_id} failed (exit {status}):\n"
-                                   f"{output.strip()[-3000:]}")
+                raise ClusterError(
+                    f"formatting the storage of broker {node_id} failed (exit {status}):\n{output.strip()[-3000:]}"
+                )
 
     def _create_security(self) -> tuple[_config.Security, list[str]]:
         """Certificates and passwords of a new secure cluster; the format arguments that create its users."""
@@ -303,10 +347,15 @@ class LocalCluster:
 
     def _spawn(self, java: str, node_id: int) -> None:
         node = self._node_dir(node_id)
-        options = _config.jvm_options(self._state.heap, log4j2_file=self.dir / "log4j2.properties",
-                                      logs_dir=node / "logs", tmp_dir=self.dir / "tmp")
-        cmd = _process.java_command(java, Path(self._state.libs), options, "kafka.Kafka",
-                                    [str(node / "server.properties")])
+        options = _config.jvm_options(
+            self._state.heap,
+            log4j2_file=self.dir / "log4j2.properties",
+            logs_dir=node / "logs",
+            tmp_dir=self.dir / "tmp",
+        )
+        cmd = _process.java_command(
+            java, Path(self._state.libs), options, "kafka.Kafka", [str(node / "server.properties")]
+        )
         self._state.pids[node_id] = _process.spawn(cmd, node / "stdout.log")
         write_state(self.dir, self._state)
 
@@ -322,17 +371,21 @@ class LocalCluster:
 
     def _wait_registered(self, node_ids: list[int], timeout: float) -> None:
         """Wait until the metadata lists ``node_ids``; fail early, with its log, if one of their JVMs dies."""
+
         def check() -> bool:
             for node_id in node_ids:
                 if not _process.is_running(self._pid(node_id), self._marker(node_id)):
-                    raise ClusterError(f"broker {node_id} of the local cluster in {self.dir} exited while "
-                                       f"starting{self._broker_log(node_id)}")
+                    raise ClusterError(
+                        f"broker {node_id} of the local cluster in {self.dir} exited while "
+                        f"starting{self._broker_log(node_id)}"
+                    )
             return set(node_ids) <= _admin.registered_brokers(self._client(), timeout=1.0)
 
         def missing_log() -> str:
             seen = _admin.registered_brokers(self._client(), timeout=1.0)
             late = [i for i in node_ids if i not in seen] or node_ids
             return f" (broker {late[0]} is not registered){self._broker_log(late[0])}"
+
         _admin.poll_until(f"brokers {node_ids} to register", check, timeout, on_timeout=missing_log)
 
     def _wait_ready(self) -> None:
@@ -342,12 +395,18 @@ class LocalCluster:
         client = self._client()
         try:
             _admin.create_topic(client, _PROBE_TOPIC, self.layout.brokers, self.replication_factor, None, left)
-            _admin.write_acks_all(self.bootstrap_servers, _PROBE_TOPIC, self.layout.brokers,
-                                  max(10.0, deadline - time.monotonic()), self._admin_security())
+            _admin.write_acks_all(
+                self.bootstrap_servers,
+                _PROBE_TOPIC,
+                self.layout.brokers,
+                max(10.0, deadline - time.monotonic()),
+                self._admin_security(),
+            )
             _admin.delete_topic(client, _PROBE_TOPIC, max(10.0, deadline - time.monotonic()))
         except ClusterError as exc:
-            raise ClusterError(f"the local cluster in {self.dir} registered its brokers but is not usable: "
-                               f"{exc}{self._broker_log(1)}") from exc
+            raise ClusterError(
+                f"the local cluster in {self.dir} registered its brokers but is not usable: {exc}{self._broker_log(1)}"
+            ) from exc
 
     def _abort(self, remove: bool) -> None:
         """Undo a failed start: no JVM may survive it; a directory this call created is removed."""
@@ -436,11 +495,26 @@ class LocalCluster:
                 topics = _admin.topic_partitions(self._client())
             except Exception:  # a cluster without quorum still gets its process table reported
                 topics = {}
-        brokers = [BrokerStatus(i, self._pid(i) if i in alive else None, self.layout.client_port(i),
-                                self.layout.controller_port_of(i), i in alive, i in registered)
-                   for i in self.ids]
-        return ClusterStatus(str(self.dir), self._state.cluster_id, self._state.version,
-                             self.bootstrap_servers, brokers, topics, self.secure)
+        brokers = [
+            BrokerStatus(
+                i,
+                self._pid(i) if i in alive else None,
+                self.layout.client_port(i),
+                self.layout.controller_port_of(i),
+                i in alive,
+                i in registered,
+            )
+            for i in self.ids
+        ]
+        return ClusterStatus(
+            str(self.dir),
+            self._state.cluster_id,
+            self._state.version,
+            self.bootstrap_servers,
+            brokers,
+            topics,
+            self.secure,
+        )
 
     def pids(self) -> dict[int, int]:
         """Node id -> pid of every running JVM of this cluster."""
@@ -454,11 +528,18 @@ class LocalCluster:
         """Ids of the brokers in the ISR of ``topic[partition]``."""
         return sorted(_admin.partition(self._client(), topic, partition).isrs)
 
-    def create_topic(self, name: str, partitions: int = 6, replication_factor: int | None = None,
-                     config: dict[str, str] | None = None, timeout: float = 60.0) -> None:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 6,
+        replication_factor: int | None = None,
+        config: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         """Create ``name`` (idempotent) with RF ``replication_factor`` (default min(3, N)); wait until usable."""
-        _admin.create_topic(self._client(), name, partitions, replication_factor or self.replication_factor,
-                            config, timeout)
+        _admin.create_topic(
+            self._client(), name, partitions, replication_factor or self.replication_factor, config, timeout
+        )
 
     def delete_topic(self, name: str, timeout: float = 60.0) -> None:
         """Delete ``name`` if it exists; wait until the metadata no longer lists it."""
@@ -469,5 +550,7 @@ class LocalCluster:
         return _admin.committed(self.bootstrap_servers, topic, group, self._admin_security())
 
     def __repr__(self) -> str:
-        return (f"LocalCluster(dir={str(self.dir)!r}, brokers={self.layout.brokers}, port={self.layout.port}"
-                f"{', secure=True' if self.secure else ''})")
+        return (
+            f"LocalCluster(dir={str(self.dir)!r}, brokers={self.layout.brokers}, port={self.layout.port}"
+            f"{', secure=True' if self.secure else ''})"
+        )

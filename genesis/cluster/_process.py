@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ClusterError, PortInUseError
 
-MIN_FREE_DISK = 1024 ** 3
+MIN_FREE_DISK = 1024**3
 
 #: Popen objects of the JVMs this Python process started, kept so their exit status is reaped
 _children: dict[int, subprocess.Popen] = {}
@@ -44,7 +44,8 @@ def check_ports_free(ports: list[int]) -> None:
             raise PortInUseError(
                 f"port {port} on 127.0.0.1 is already in use, and the local Kafka cluster needs it "
                 f"(ports {min(ports)}..{max(ports)}); stop the program using it (`ss -ltnp | grep {port}`) "
-                "or choose other ports with --port (e.g. --port 19092)")
+                "or choose other ports with --port (e.g. --port 19092)"
+            )
 
 
 def check_disk(directory: Path, minimum: int = MIN_FREE_DISK) -> None:
@@ -54,9 +55,11 @@ def check_disk(directory: Path, minimum: int = MIN_FREE_DISK) -> None:
         existing = existing.parent
     free = shutil.disk_usage(existing).free
     if free < minimum:
-        raise ClusterError(f"only {free / 1024 ** 2:.0f} MB free under {existing}; the local Kafka cluster "
-                           f"needs at least {minimum / 1024 ** 3:.0f} GB there: free some space or choose "
-                           "another --dir")
+        raise ClusterError(
+            f"only {free / 1024**2:.0f} MB free under {existing}; the local Kafka cluster "
+            f"needs at least {minimum / 1024**3:.0f} GB there: free some space or choose "
+            "another --dir"
+        )
 
 
 def java_command(java: str, libs: Path, options: list[str], main: str, args: list[str]) -> list[str]:
@@ -67,16 +70,19 @@ def java_command(java: str, libs: Path, options: list[str], main: str, args: lis
 def spawn(cmd: list[str], output: Path) -> int:
     """Start ``cmd`` detached (own session, stdout+stderr appended to ``output``); return its pid."""
     with open(output, "ab") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+        )
     _children[proc.pid] = proc
     return proc.pid
 
 
 def run_parallel(commands: list[list[str]], timeout: float = 120) -> list[tuple[int, str]]:
     """Run commands at once (each one JVM start); return ``(exit status, output)`` of each, in order."""
-    procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for cmd in commands]
+    procs = [
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for cmd in commands
+    ]
     results = []
     for proc in procs:
         try:
@@ -136,8 +142,7 @@ def send_signal(pid: int, sig: signal.Signals) -> None:
         pass
 
 
-def stop_processes(pids: dict[int, int], markers: dict[int, str], *, kill: bool = False,
-                   grace: float = 30.0) -> None:
+def stop_processes(pids: dict[int, int], markers: dict[int, str], *, kill: bool = False, grace: float = 30.0) -> None:
     """Stop processes: SIGTERM (a paused one is continued first), wait up to ``grace`` s, then SIGKILL.
 
     ``kill`` sends SIGKILL at once. Returns when every process is gone.

@@ -102,6 +102,5 @@ def demo(cluster: LocalCluster) -> LocalCluster:
     ``genesis cluster up --demo`` makes them (from the real alerts)."""
     from genesis.demo import create_demo_topics
 
-    create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor, say=lambda s: None,
-                       progress=False)
+    create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor, say=lambda s: None, progress=False)
     return cluster

@@ -77,13 +77,13 @@ def open_bad(cluster: LocalCluster, topic: str, data_dir: Path, group: str | Non
     return gs.open(cluster.url(topic, group), start_at="earliest", schemas=data_dir / "lsst" / "schema", **options)
 
 
-
 def good_candids(produced: list[Packet]) -> list[int]:
     """The candids of the good packets, in topic order."""
     return [Decoder().decode(p.value)[0]["candid"] for p in produced if p.reason is None]
 
 
 # ------------------------------------------------------------------ errors="raise"
+
 
 def test_raise_names_topic_partition_offset_and_why(cluster, bad_topic, data_dir):
     topic, produced = bad_topic
@@ -102,6 +102,7 @@ def test_raise_names_topic_partition_offset_and_why(cluster, bad_topic, data_dir
 
 
 # ------------------------------------------------------------------ a function
+
 
 def test_callable_sees_every_bad_packet_with_its_reason(cluster, bad_topic, data_dir):
     topic, produced = bad_topic
@@ -124,12 +125,14 @@ def test_callable_sees_every_bad_packet_with_its_reason(cluster, bad_topic, data
 def test_a_callable_may_stop_the_stream(cluster, bad_topic, data_dir):
     def refuse(meta, raw, err):
         raise RuntimeError(f"stop at {meta.offset}")
+
     with open_bad(cluster, bad_topic[0], data_dir, errors=refuse) as stream:
         with pytest.raises(RuntimeError, match="stop at 1"):
             list(stream(timeout=20))
 
 
 # ------------------------------------------------------------------ errors="skip"
+
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_skip_counts_logs_and_commits_past_bad_packets(cluster, bad_topic, data_dir, caplog, workers):
@@ -168,6 +171,7 @@ def test_commit_right_after_a_skip_moves_past_it(cluster, data_dir):
 def test_filter_errors_propagate_whatever_the_policy(cluster, bad_topic, data_dir):
     def fragile(alert):
         raise ValueError("my bug")
+
     with open_bad(cluster, bad_topic[0], data_dir, errors="skip") as stream:
         with pytest.raises(errors.FilterError, match="my bug") as info:
             list(stream(timeout=20, filter=fragile))
@@ -175,6 +179,7 @@ def test_filter_errors_propagate_whatever_the_policy(cluster, bad_topic, data_di
 
 
 # ------------------------------------------------------------------ errors="quarantine"
+
 
 def test_quarantine_to_a_directory(cluster, bad_topic, data_dir, tmp_path):
     topic, produced = bad_topic
@@ -209,7 +214,11 @@ def test_quarantine_to_a_dead_letter_topic(cluster, bad_topic, data_dir):
         headers = {k: v.decode() for k, v in meta.headers}
         assert raw == (packet.value or b"") and meta.key == b"k%d" % i
         assert headers["source"] == f"test-{i}"  # the original headers travel along
-        assert (headers["genesis.topic"], headers["genesis.partition"], headers["genesis.offset"]) == (topic, "0", str(i))
+        assert (headers["genesis.topic"], headers["genesis.partition"], headers["genesis.offset"]) == (
+            topic,
+            "0",
+            str(i),
+        )
         assert packet.reason in headers["genesis.error"]
 
 
@@ -219,6 +228,7 @@ def test_quarantine_to_a_missing_topic_fails_at_open(cluster, bad_topic, data_di
 
 
 # ------------------------------------------------------------------ the size limit
+
 
 def padded(data_dir: Path, size: int) -> tuple[int, bytes]:
     """A real ZTF alert whose science cutout is padded so the encoded message is ``size`` bytes."""

@@ -45,9 +45,11 @@ IDLE = 120
 
 # ------------------------------------------------------------------ the cluster
 
+
 @pytest.fixture(scope="module")
-def chaos(tmp_path_factory: pytest.TempPathFactory, cluster_starter: Callable[..., LocalCluster]
-          ) -> Iterator[LocalCluster]:
+def chaos(
+    tmp_path_factory: pytest.TempPathFactory, cluster_starter: Callable[..., LocalCluster]
+) -> Iterator[LocalCluster]:
     """A private 3-broker cluster with ``medium`` loaded; its brokers may be broken (and must be restored)."""
     cluster = cluster_starter(tmp_path_factory.mktemp("kafka-chaos") / "cluster")
     try:
@@ -104,6 +106,7 @@ def leader_of(cluster: LocalCluster, topic: str = "medium", partition: int = 0) 
 
 # ------------------------------------------------------------------ failures while reading
 
+
 class Faults:
     """Failure actions run in a background thread as a reader passes given alert counts.
 
@@ -145,8 +148,15 @@ class Faults:
         assert self.fired == len(self._steps), f"only {self.fired} of {len(self._steps)} failures were injected"
 
 
-def read_all(url: str, expected: int | Callable[[], int | None], *, faults: Faults | None = None,
-             key: str = "candid", commit_every: int | None = None, idle: float = IDLE) -> list[Any]:
+def read_all(
+    url: str,
+    expected: int | Callable[[], int | None],
+    *,
+    faults: Faults | None = None,
+    key: str = "candid",
+    commit_every: int | None = None,
+    idle: float = IDLE,
+) -> list[Any]:
     """Read ``url`` from the start until ``expected`` distinct keys arrived (or ``idle`` s pass without
     an alert); return every key received, repeats included, in arrival order.
 
@@ -172,13 +182,22 @@ def read_all(url: str, expected: int | Callable[[], int | None], *, faults: Faul
     return received
 
 
-def report(test: str, failure: str, times: int, expected: int, received: list[Any], seconds: float,
-           **extra: Any) -> dict[str, Any]:
+def report(
+    test: str, failure: str, times: int, expected: int, received: list[Any], seconds: float, **extra: Any
+) -> dict[str, Any]:
     """Print and append to ``build/chaos-results.json`` one row of the failure table; return it."""
     distinct = len(set(received))
-    row = {"test": test, "failure": failure, "times": times, "expected": expected, "received": len(received),
-           "duplicates": len(received) - distinct, "lost": expected - distinct, "seconds": round(seconds, 1),
-           **extra}
+    row = {
+        "test": test,
+        "failure": failure,
+        "times": times,
+        "expected": expected,
+        "received": len(received),
+        "duplicates": len(received) - distinct,
+        "lost": expected - distinct,
+        "seconds": round(seconds, 1),
+        **extra,
+    }
     rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     RESULTS.write_text(json.dumps(rows + [row], indent=1) + "\n")
     print(f"\nCHAOS {json.dumps(row)}")
@@ -188,16 +207,19 @@ def report(test: str, failure: str, times: int, expected: int, received: list[An
 def bounce(cluster: LocalCluster, *, kill: bool, down: float = 0.0) -> Callable[[], None]:
     """An action: stop the leader of medium[0] (SIGKILL or SIGTERM), keep it down ``down`` s, start it,
     wait until it is in sync again."""
+
     def action() -> None:
         node = leader_of(cluster)
         cluster.stop_broker(node, kill=kill)
         time.sleep(down)
         cluster.start_broker(node)
         wait_in_sync(cluster)
+
     return action
 
 
 # ------------------------------------------------------------------ the tests
+
 
 @pytest.mark.timeout(420)
 def test_leader_killed_then_terminated_while_streaming(chaos):
@@ -208,8 +230,14 @@ def test_leader_killed_then_terminated_while_streaming(chaos):
         got = read_all(chaos.url("medium"), MEDIUM, faults=faults)
     finally:
         restore(chaos)
-    row = report("leader_killed_then_terminated", "partition leader SIGKILL, then SIGTERM (each down 5 s)",
-                 2, MEDIUM, got, time.monotonic() - t0)
+    row = report(
+        "leader_killed_then_terminated",
+        "partition leader SIGKILL, then SIGTERM (each down 5 s)",
+        2,
+        MEDIUM,
+        got,
+        time.monotonic() - t0,
+    )
     assert row["lost"] == 0
 
 
@@ -222,14 +250,14 @@ def test_leader_bounced_three_times_in_one_read(chaos):
         got = read_all(chaos.url("medium"), MEDIUM, faults=faults)
     finally:
         restore(chaos)
-    row = report("leader_bounced_3x", "partition leader SIGKILL + restart", 3, MEDIUM, got,
-                 time.monotonic() - t0)
+    row = report("leader_bounced_3x", "partition leader SIGKILL + restart", 3, MEDIUM, got, time.monotonic() - t0)
     assert row["lost"] == 0
 
 
 @pytest.mark.timeout(420)
 def test_broker_frozen_for_20_seconds(chaos):
     """SIGSTOP the leader of medium[0] for 20 s, then SIGCONT: the stream goes on, nothing lost."""
+
     def freeze() -> None:
         node = leader_of(chaos)
         chaos.pause_broker(node)
@@ -244,8 +272,7 @@ def test_broker_frozen_for_20_seconds(chaos):
         got = read_all(chaos.url("medium"), MEDIUM, faults=Faults([(3000, freeze)]))
     finally:
         restore(chaos)
-    row = report("broker_frozen_20s", "partition leader SIGSTOP 20 s, SIGCONT", 1, MEDIUM, got,
-                 time.monotonic() - t0)
+    row = report("broker_frozen_20s", "partition leader SIGSTOP 20 s, SIGCONT", 1, MEDIUM, got, time.monotonic() - t0)
     assert row["lost"] == 0
 
 
@@ -277,8 +304,7 @@ def consumer_log(path: Path) -> tuple[list[int], list[int], bool]:
         lines.pop()  # a line cut by the kill
     last_commit = max((i for i, line in enumerate(lines) if line == "C"), default=-1)
     candids = [(i, int(line[2:])) for i, line in enumerate(lines) if line.startswith("R ")]
-    return ([c for i, c in candids if i < last_commit], [c for i, c in candids if i > last_commit],
-            "END" in lines)
+    return ([c for i, c in candids if i < last_commit], [c for i, c in candids if i > last_commit], "END" in lines)
 
 
 @pytest.mark.timeout(420)
@@ -319,9 +345,15 @@ def test_consumer_killed_after_commits_resumes_with_its_group(chaos, tmp_path):
     assert set(uncommitted) <= set(resumed), "alerts received after the last commit are missing"
     assert again <= set(uncommitted)
     received = committed + uncommitted + resumed
-    row = report("consumer_killed", f"consumer SIGKILL after {len(committed)} committed alerts "
-                 f"(commit every {every}, seed {seed})", 1, MEDIUM, received, time.monotonic() - t0,
-                 uncommitted=len(uncommitted))
+    row = report(
+        "consumer_killed",
+        f"consumer SIGKILL after {len(committed)} committed alerts (commit every {every}, seed {seed})",
+        1,
+        MEDIUM,
+        received,
+        time.monotonic() - t0,
+        uncommitted=len(uncommitted),
+    )
     print(f"consumer kill: {len(again)} duplicates, all among the {len(uncommitted)} alerts after the last commit")
     assert row["lost"] == 0 and row["duplicates"] == len(again)
 
@@ -359,9 +391,15 @@ def test_rolling_restart_while_producing_at_the_lsst_rate(chaos):
         got = reader.result(timeout=300)
     assert run.ok, run.errors
     assert set(got) == set(range(run.first_id, run.first_id + run.sent))
-    row = report("rolling_restart_producer", f"rolling restart (SIGTERM + start) while producing at "
-                 f"{run.achieved_rate:.0f} alerts/s", len(chaos.ids), run.delivered, got, time.monotonic() - t0,
-                 producer_failed=run.failed)
+    row = report(
+        "rolling_restart_producer",
+        f"rolling restart (SIGTERM + start) while producing at {run.achieved_rate:.0f} alerts/s",
+        len(chaos.ids),
+        run.delivered,
+        got,
+        time.monotonic() - t0,
+        producer_failed=run.failed,
+    )
     assert row["lost"] == 0
 
 
@@ -369,6 +407,7 @@ def test_rolling_restart_while_producing_at_the_lsst_rate(chaos):
 def test_consumer_survives_losing_the_whole_cluster(chaos):
     """Every broker stopped for 15 s (longer than the 10 s session timeout), then started: the consumer,
     committing every 1,000 alerts, carries on by itself and gets everything."""
+
     def blackout() -> None:
         for node in chaos.ids:
             chaos.stop_broker(node, kill=True)
@@ -381,6 +420,7 @@ def test_consumer_survives_losing_the_whole_cluster(chaos):
         got = read_all(chaos.url("medium"), MEDIUM, faults=Faults([(4000, blackout)]), commit_every=1000)
     finally:
         restore(chaos)
-    row = report("whole_cluster_lost", "all brokers SIGKILLed, down 15 s, restarted", 1, MEDIUM, got,
-                 time.monotonic() - t0)
+    row = report(
+        "whole_cluster_lost", "all brokers SIGKILLed, down 15 s, restarted", 1, MEDIUM, got, time.monotonic() - t0
+    )
     assert row["lost"] == 0

@@ -23,8 +23,7 @@ SMALL = 100
 
 def genesis(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the command line as a user would, in a process of its own."""
-    done = subprocess.run([sys.executable, "-m", "genesis", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run([sys.executable, "-m", "genesis", *args], capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"genesis {' '.join(args)} failed:\n{done.stderr}"
     return done
 
@@ -79,8 +78,17 @@ def test_consume_json_until_eos(demo, small_alerts) -> None:
 
 
 def test_consume_filter(demo, small_alerts) -> None:
-    done = genesis("consume", url(demo), "--start-at=earliest", "--until-eos", "--format", "json", "--no-cutouts",
-                   "--filter", "genesis.filters:filter_asteroids")
+    done = genesis(
+        "consume",
+        url(demo),
+        "--start-at=earliest",
+        "--until-eos",
+        "--format",
+        "json",
+        "--no-cutouts",
+        "--filter",
+        "genesis.filters:filter_asteroids",
+    )
     docs = [json.loads(line) for line in done.stdout.splitlines()]
     expected = {c for c, a in small_alerts.items() if filter_asteroids(a)}
     assert expected and {d["candid"] for d in docs} == expected
@@ -113,8 +121,9 @@ def test_consume_commit_then_topics_lag(demo, small_alerts) -> None:
     (topic,) = info["topics"]
     assert topic["messages"] == SMALL and topic["lag"] == SMALL - 30
     # partitions the group never committed start at --start-at (default latest), so say earliest
-    rest = genesis("consume", url(demo, group=group), "--start-at", "earliest", "--until-eos",
-                   "--commit").stdout.splitlines()
+    rest = genesis(
+        "consume", url(demo, group=group), "--start-at", "earliest", "--until-eos", "--commit"
+    ).stdout.splitlines()
     assert len(rest) == SMALL - 30
     table = genesis("topics", url(demo, group=group)).stdout
     assert f"consumer group '{group}'" in table and table.splitlines()[-1].split()[-1] == "0"
@@ -122,8 +131,18 @@ def test_consume_commit_then_topics_lag(demo, small_alerts) -> None:
 
 def test_consume_processes_share_the_group(demo, small_alerts) -> None:
     group = f"cli-{uuid.uuid4().hex[:8]}"
-    done = genesis("consume", url(demo, group=group), "--start-at", "earliest", "--until-eos", "--commit",
-                   "--processes", "2", "--timeout", "15")
+    done = genesis(
+        "consume",
+        url(demo, group=group),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        "--commit",
+        "--processes",
+        "2",
+        "--timeout",
+        "15",
+    )
     ids = [int(line.split()[1]) for line in done.stdout.splitlines()]
     assert set(ids) == set(small_alerts)  # at least once: a rebalance may repeat a few
 

@@ -38,10 +38,19 @@ def alerts(data_dir: Path) -> list[bytes]:
     return packets
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes], start: int = 0, flush: bool = True) -> tuple[Producer, list]:
+def produce(
+    bootstrap: str, topic: str, values: list[bytes], start: int = 0, flush: bool = True
+) -> tuple[Producer, list]:
     """Write ``values`` with acks=all, keys ``start..``; return the producer and the delivery errors list."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                         "linger.ms": 5, "message.timeout.ms": 60000})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "message.timeout.ms": 60000,
+        }
+    )
     errors: list = []
 
     def report(err, msg) -> None:
@@ -58,8 +67,14 @@ def produce(bootstrap: str, topic: str, values: list[bytes], start: int = 0, flu
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> dict[bytes, bytes]:
     """Read ``topic`` from the beginning with a new group until ``expected`` distinct keys arrived."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     seen: dict[bytes, bytes] = {}
     deadline = time.monotonic() + timeout
@@ -100,9 +115,11 @@ def genesis_cli() -> list[str]:
     """How to run ``genesis``: ``python -m genesis``, or only the cluster parser while other subcommands are missing."""
     if importlib.util.find_spec("genesis.cli.load") is not None:
         return [sys.executable, "-m", "genesis"]
-    runner = ("import argparse, sys; from genesis.cli import cluster; "
-              "p = argparse.ArgumentParser(prog='genesis'); s = p.add_subparsers(required=True); "
-              "cluster.register(s); a = p.parse_args(); sys.exit(a.func(a))")
+    runner = (
+        "import argparse, sys; from genesis.cli import cluster; "
+        "p = argparse.ArgumentParser(prog='genesis'); s = p.add_subparsers(required=True); "
+        "cluster.register(s); a = p.parse_args(); sys.exit(a.func(a))"
+    )
     return [sys.executable, "-c", runner]
 
 
@@ -133,8 +150,11 @@ def test_killed_broker_loses_no_message_restarts_into_isr_and_down_leaves_no_jvm
     assert all(received[str(i).encode()] == v for i, v in enumerate(values))
 
     cluster.start_broker(2)
-    wait_for("broker 2 in the ISR of every partition",
-             lambda: all(2 in cluster.in_sync_replicas(topic, p) for p in range(6)), timeout=90)
+    wait_for(
+        "broker 2 in the ISR of every partition",
+        lambda: all(2 in cluster.in_sync_replicas(topic, p) for p in range(6)),
+        timeout=90,
+    )
     assert all(cluster.leader(topic, p) in (1, 2, 3) for p in range(6))
 
     pids = list(cluster.pids().values())
@@ -159,8 +179,11 @@ def test_cli_up_status_stop_start_down(tmp_path: Path, free_base_port) -> None:
             return json.loads(run_cli("status", "--json", "--dir", str(directory)).stdout)
 
         before = status()
-        assert [(b["id"], b["alive"], b["registered"]) for b in before["brokers"]] == \
-            [(1, True, True), (2, True, True), (3, True, True)]
+        assert [(b["id"], b["alive"], b["registered"]) for b in before["brokers"]] == [
+            (1, True, True),
+            (2, True, True),
+            (3, True, True),
+        ]
         assert "running, registered" in run_cli("status", "--dir", str(directory)).stdout
 
         again = run_cli("up", "--brokers", "3", "--port", str(port), "--dir", str(directory))
@@ -187,8 +210,9 @@ def test_cli_up_status_stop_start_down(tmp_path: Path, free_base_port) -> None:
 def test_broker_that_dies_at_start_is_reported_with_its_log(tmp_path: Path, free_base_port) -> None:
     with pytest.raises(ClusterError) as failure:
         LocalCluster(tmp_path / "c", port=free_base_port(3), heap="1m").start()  # the JVM refuses a 1 MB heap
-    assert re.search(r"(?s)broker \d of the local cluster .* exited while starting.*stdout.log.*heap",
-                     str(failure.value)), str(failure.value)
+    assert re.search(
+        r"(?s)broker \d of the local cluster .* exited while starting.*stdout.log.*heap", str(failure.value)
+    ), str(failure.value)
     assert not (tmp_path / "c").exists()
     assert jvms_of(tmp_path / "c") == []
 
@@ -237,15 +261,16 @@ def test_missing_java_is_named(tmp_path: Path, java_only_path: Path, free_base_p
 @pytest.mark.timeout(60)
 def test_old_java_is_refused(tmp_path: Path, java_only_path: Path, free_base_port) -> None:
     (java_only_path / "java").unlink()
-    (java_only_path / "java").write_text('#!/bin/sh\necho \'openjdk version "11.0.22" 2024-01-16\' >&2\n')
+    (java_only_path / "java").write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
     (java_only_path / "java").chmod(0o755)
     with pytest.raises(ToolMissingError, match=r"Java 11, Kafka needs Java 17"):
         LocalCluster(tmp_path / "c", port=free_base_port(3)).start()
 
 
 @pytest.mark.timeout(60)
-def test_missing_mvn_is_named_when_jars_are_not_cached(tmp_path: Path, java_only_path: Path, free_base_port,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_mvn_is_named_when_jars_are_not_cached(
+    tmp_path: Path, java_only_path: Path, free_base_port, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GENESIS_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(ToolMissingError, match=r"`mvn` was not found.*apt-get install maven"):
         LocalCluster(tmp_path / "c", port=free_base_port(3)).start()
@@ -256,8 +281,11 @@ def test_missing_mvn_is_named_when_jars_are_not_cached(tmp_path: Path, java_only
 @pytest.mark.timeout(60)
 def test_three_brokers_registered(cluster: LocalCluster) -> None:
     status = cluster.status()
-    assert [(b.id, b.alive, b.registered) for b in status.brokers] == [(1, True, True), (2, True, True),
-                                                                       (3, True, True)]
+    assert [(b.id, b.alive, b.registered) for b in status.brokers] == [
+        (1, True, True),
+        (2, True, True),
+        (3, True, True),
+    ]
     assert status.bootstrap_servers == cluster.bootstrap_servers
     assert (cluster.dir / STATE_FILE).exists()
     assert len(jvms_of(cluster.dir)) == 3
@@ -266,6 +294,7 @@ def test_three_brokers_registered(cluster: LocalCluster) -> None:
 @pytest.mark.timeout(60)
 def test_cached_jars_need_no_mvn(cluster: LocalCluster, java_only_path: Path) -> None:
     from genesis.cluster import ensure_jars
+
     assert any(ensure_jars().glob("kafka_2.13-*.jar"))
 
 

@@ -71,7 +71,6 @@ def test_a_message_is_committed_only_when_all_its_alerts_were_handed_over(cluste
     assert cluster.committed(topic, group) == {0: 1}
 
 
-
 def lsst_records_and_ids(data_dir):
     """Real Rubin v9.0 alerts (Fink) and the synthetic 10.0/11.0 samples, with the schema id each belongs to."""
     schemas = SchemaDirectory(data_dir / "lsst" / "schema")
@@ -97,6 +96,7 @@ def test_lsst_confluent_wire_format_with_a_schema_directory(cluster, topic, data
             assert message[0] == 0 and int.from_bytes(message[1:5], "big") == sid
             writer.write(message)
             from io import BytesIO
+
             expected.append(fastavro.schemaless_reader(BytesIO(message[5:]), schemas.get(sid), None))
     got = read_all(cluster, topic, schemas=data_dir / "lsst" / "schema")
     assert len(got) == 10 and all(same(g, e) for g, e in zip(got, expected))

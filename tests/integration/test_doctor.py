@@ -34,12 +34,21 @@ def closed_port() -> int:
 
 
 def test_all_checks_pass_on_the_demo_topic(demo) -> None:
-    result = subprocess.run([sys.executable, "-m", "genesis", "doctor", demo.url("small")],
-                            capture_output=True, text=True, timeout=90)
+    result = subprocess.run(
+        [sys.executable, "-m", "genesis", "doctor", demo.url("small")], capture_output=True, text=True, timeout=90
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    names = ["URL parses", "hosts resolve", "ports accept TCP", "TLS handshake", "login", "topic exists",
-             "can read", "group usable"]
+    names = [
+        "URL parses",
+        "hosts resolve",
+        "ports accept TCP",
+        "TLS handshake",
+        "login",
+        "topic exists",
+        "can read",
+        "group usable",
+    ]
     assert [line.split()[0] for line in lines] == [OK] * len(names)
     assert all(name in line for name, line in zip(names, lines))
     assert "read small[" in result.stdout and "plaintext" in result.stdout
@@ -81,6 +90,10 @@ def test_one_dead_bootstrap_broker_is_noted_not_fatal(demo) -> None:
 
 
 def test_exit_status_is_1_on_failure(demo) -> None:
-    result = subprocess.run([sys.executable, "-m", "genesis", "doctor", demo.url("no-such-topic")],
-                            capture_output=True, text=True, timeout=90)
+    result = subprocess.run(
+        [sys.executable, "-m", "genesis", "doctor", demo.url("no-such-topic")],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert result.returncode == 1 and "FAILED  topic exists" in result.stdout

@@ -26,7 +26,6 @@ def group() -> str:
     return "test-par-" + uuid.uuid4().hex[:10]
 
 
-
 @pytest.fixture(scope="module")
 def one_partition(demo) -> str:
     """A topic of the 100 ``small`` alerts in one partition: a fixed order, so "the N-th alert" is exact."""
@@ -38,7 +37,7 @@ def one_partition(demo) -> str:
 
 
 # A script, as users run them: the filter and its exception class live in __main__.
-SCRIPT = r'''
+SCRIPT = r"""
 import json, sys
 import genesis.streaming as gs
 
@@ -76,7 +75,7 @@ if __name__ == "__main__":
             except gs.errors.FilterError as exc:
                 out["error"] = [type(exc.__cause__).__name__, str(exc.__cause__), exc.partition, exc.offset]
     print(json.dumps(out))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +86,12 @@ def script_runs(demo, tmp_path_factory):
     with gs.open(demo.url("medium"), start_at="earliest") as stream:
         _, alert, meta = next(stream(limit=1, metadata=True))
     victim = (alert["candid"], meta.partition, meta.offset)
-    procs = {m: subprocess.Popen([sys.executable, str(path), demo.url("medium"), m, str(victim[0])],
-                                 stdout=subprocess.PIPE, text=True) for m in ("serial", "fork", "spawn")}
+    procs = {
+        m: subprocess.Popen(
+            [sys.executable, str(path), demo.url("medium"), m, str(victim[0])], stdout=subprocess.PIPE, text=True
+        )
+        for m in ("serial", "fork", "spawn")
+    }
     try:
         results = {m: json.loads(p.communicate(timeout=250)[0]) for m, p in procs.items()}
     finally:
@@ -118,8 +121,11 @@ def test_exception_class_from_main_comes_back_as_cause(script_runs, method):
     assert results[method]["error"] == ["Rejected", f"no {candid}", partition, offset]
 
 
-@pytest.mark.parametrize("make_pool", [lambda: gs.Pool(2), lambda: multiprocessing.Pool(2),
-                                       lambda: ProcessPoolExecutor(2)], ids=["gs.Pool", "multiprocessing", "executor"])
+@pytest.mark.parametrize(
+    "make_pool",
+    [lambda: gs.Pool(2), lambda: multiprocessing.Pool(2), lambda: ProcessPoolExecutor(2)],
+    ids=["gs.Pool", "multiprocessing", "executor"],
+)
 def test_limit_and_break_keep_in_flight_work_for_the_next_call(demo, make_pool):
     workers = make_pool()
     try:

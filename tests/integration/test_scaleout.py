@@ -19,7 +19,6 @@ from genesis.scaleout import run_group
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 
-
 class Record:
     """A handler that appends ``candid partition offset`` to a file per process (so a killed one leaves its record)."""
 
@@ -35,8 +34,10 @@ class Record:
 
 def records(directory: Path) -> dict[int, list[tuple[int, int, int]]]:
     """Per pid, the (candid, partition, offset) it handled."""
-    return {int(f.stem): [tuple(map(int, line.split())) for line in f.read_text().splitlines() if line.count(" ") == 2]
-            for f in directory.glob("*.txt")}
+    return {
+        int(f.stem): [tuple(map(int, line.split())) for line in f.read_text().splitlines() if line.count(" ") == 2]
+        for f in directory.glob("*.txt")
+    }
 
 
 def alive(pid: int) -> bool:
@@ -66,8 +67,16 @@ def test_three_processes_share_medium_and_a_killed_one_loses_nothing(demo, tmp_p
 
     killer = threading.Thread(target=kill_one_midway, daemon=True)
     killer.start()
-    report = run_group(demo.url("medium", group=grp), processes=3, handler=Record(tmp_path), metadata=True,
-                       start_at="earliest", until_eos=True, timeout=30, commit_every=200)
+    report = run_group(
+        demo.url("medium", group=grp),
+        processes=3,
+        handler=Record(tmp_path),
+        metadata=True,
+        start_at="earliest",
+        until_eos=True,
+        timeout=30,
+        commit_every=200,
+    )
     killer.join(timeout=10)
     print(report)
     assert "pid" in victim, "no process was killed"
@@ -95,17 +104,25 @@ def test_three_processes_share_medium_and_a_killed_one_loses_nothing(demo, tmp_p
 
 def test_handler_by_name_explicit_start_and_per_process_report(demo):
     import genesis.streaming as gs
+
     with gs.open(demo.url("small"), start_at=-5) as stream:  # partitions may hold fewer than 5
         expected = {(m.topic, m.partition) for _, _, m in stream(until_eos=True, metadata=True)}
         count = stream.stats.alerts
-    report = run_group(demo.url("small"), processes=2, handler="genesis.alerts:summary", start_at=-5,
-                       until_eos=True, timeout=20, commit_every=3)
+    report = run_group(
+        demo.url("small"),
+        processes=2,
+        handler="genesis.alerts:summary",
+        start_at=-5,
+        until_eos=True,
+        timeout=20,
+        commit_every=3,
+    )
     print(report)
     assert report.ok and report.alerts == count and report.handled == count  # the group starts at -5 once
     assert report.group and {tp for p in report.processes for tp in p.partitions} == expected
 
 
-PARENT = r'''
+PARENT = r"""
 import sys, time
 from genesis.scaleout import run_group
 
@@ -115,7 +132,7 @@ def slow(alert):
 if __name__ == "__main__":
     report = run_group(sys.argv[1], processes=2, handler=slow, start_at="earliest", timeout=60, commit_every=50)
     print("REPORT", report.interrupted, report.handled, [p.exitcode for p in report.processes], flush=True)
-'''
+"""
 
 
 def children_of(pid: int) -> list[int]:
@@ -128,15 +145,15 @@ def test_children_stop_cleanly_and_never_outlive_the_parent(demo, tmp_path, sig)
     grp = "test-stop-" + uuid.uuid4().hex[:8]
     script = tmp_path / "parent.py"
     script.write_text(PARENT)
-    parent = subprocess.Popen([sys.executable, str(script), demo.url("medium", group=grp)],
-                              stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, str(script), demo.url("medium", group=grp)], stdout=subprocess.PIPE, text=True
+    )
     kids: list[int] = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not demo.committed("medium", grp):
             time.sleep(0.5)  # until they work and commit
-        kids = [k for k in children_of(parent.pid)
-                if "resource_tracker" not in Path(f"/proc/{k}/cmdline").read_text()]
+        kids = [k for k in children_of(parent.pid) if "resource_tracker" not in Path(f"/proc/{k}/cmdline").read_text()]
         assert len(kids) == 2
         parent.send_signal(sig)
         out, _ = parent.communicate(timeout=60)

@@ -82,8 +82,11 @@ def read_all(url: str, auth, **kwargs) -> list:
 
 def test_the_cluster_keeps_its_secrets_private(secure: LocalCluster) -> None:
     assert set(secure.credentials) == {"admin", "alice", "bob"}
-    for path in (secure.dir / "credentials.json", secure.dir / "tls" / "broker.pem",
-                 secure.dir / "node1" / "server.properties"):
+    for path in (
+        secure.dir / "credentials.json",
+        secure.dir / "tls" / "broker.pem",
+        secure.dir / "node1" / "server.properties",
+    ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert secure.admin_config()["sasl.username"] == "admin"
     assert "password" not in repr(secure) and secure.credentials["admin"] not in repr(secure.auth())
@@ -115,8 +118,9 @@ def test_user_without_group_acl_gets_an_error_naming_the_group(secure: LocalClus
     assert time.monotonic() - started < 15
 
 
-def test_wrong_password_is_a_clear_login_error_without_the_password(secure: LocalCluster,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_password_is_a_clear_login_error_without_the_password(
+    secure: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
     wrong = "not-" + uuid.uuid4().hex
     login = Auth("alice", wrong, ca=str(secure.ca_file))
     caplog.set_level(logging.DEBUG)
@@ -159,8 +163,9 @@ def test_plaintext_client_of_a_secure_broker_is_told_within_the_timeout(secure: 
     assert secure.bootstrap_servers in str(info.value)
 
 
-def test_credentials_file_is_used_and_names_the_random_group(secure: LocalCluster,
-                                                            no_outside_credentials: Path) -> None:
+def test_credentials_file_is_used_and_names_the_random_group(
+    secure: LocalCluster, no_outside_credentials: Path
+) -> None:
     secure.grant("alice", topic=TOPIC, group_prefix="alice-")
     host, port = secure.bootstrap_servers.split(",")[0].split(":")
     write_entries([Entry(host, secure.auth("alice"), int(port))], no_outside_credentials)
@@ -178,16 +183,31 @@ def test_environment_credentials(secure: LocalCluster, monkeypatch: pytest.Monke
 
 
 def genesis_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "genesis", *args], input=stdin, capture_output=True,
-                          text=True, timeout=90, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "genesis", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=os.environ.copy(),
+    )
 
 
 def test_auth_cli_then_doctor_on_the_secure_cluster(secure: LocalCluster, no_outside_credentials: Path) -> None:
     secure.grant("alice", topic=TOPIC, group_prefix="alice-")
     first = secure.bootstrap_servers.split(",")[0]
     password = secure.credentials["alice"]
-    added = genesis_cli("auth", "add", first, "--username", "alice", "--ca", str(secure.ca_file),
-                        "--password-stdin", stdin=password + "\n")
+    added = genesis_cli(
+        "auth",
+        "add",
+        first,
+        "--username",
+        "alice",
+        "--ca",
+        str(secure.ca_file),
+        "--password-stdin",
+        stdin=password + "\n",
+    )
     assert added.returncode == 0, added.stderr
     listed = genesis_cli("auth", "list")
     assert "alice" in listed.stdout and password not in listed.stdout + listed.stderr
@@ -212,6 +232,7 @@ def test_auth_cli_then_doctor_on_the_secure_cluster(secure: LocalCluster, no_out
 
 def test_doctor_reports_a_wrong_password_at_the_login_step(secure: LocalCluster) -> None:
     from genesis.doctor import run
+
     checks = {c.name: c for c in run(secure.url(TOPIC), auth=Auth("alice", "wrong", ca=str(secure.ca_file)))}
     assert checks["TLS handshake"].status == "ok"
     assert checks["login"].status == "FAILED" and "password" in checks["login"].detail
@@ -220,6 +241,7 @@ def test_doctor_reports_a_wrong_password_at_the_login_step(secure: LocalCluster)
 
 def test_doctor_reports_the_untrusted_ca_at_the_tls_step(secure: LocalCluster, tmp_path: Path) -> None:
     from genesis.doctor import run
+
     other = write_ca(tmp_path / "other.pem")
     checks = {c.name: c for c in run(secure.url(TOPIC), auth=Auth("alice", "x", ca=str(other)))}
     assert checks["TLS handshake"].status == "FAILED" and str(other) in checks["TLS handshake"].detail

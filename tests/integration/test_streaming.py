@@ -24,8 +24,8 @@ def group() -> str:
     return "test-" + uuid.uuid4().hex[:10]
 
 
-
 # ---------------------------------------------------------------- the notebook's cells
+
 
 def test_first_cell_waits_for_new_alerts(demo):
     """'If you execute the cell below, it will hang forever': a fresh group starts at the end."""
@@ -64,7 +64,7 @@ def test_commit_sequence_of_the_notebook(demo):
         stream.commit()
     assert len(alerts1) == 25 and len(alerts2) == 75
     assert set(alerts1 + alerts2) == everything
-    assert sum(demo.committed("small", url.split("@")[0][len("kafka://"):]).values()) == 100
+    assert sum(demo.committed("small", url.split("@")[0][len("kafka://") :]).values()) == 100
 
 
 def test_asteroid_filter(demo):
@@ -101,6 +101,7 @@ def test_medium_reads_all_20000(demo):
 
 
 # ---------------------------------------------------------------- the rest of the reading API
+
 
 def test_limit_leaves_the_rest_of_the_batch_for_the_next_call(demo):
     with gs.open(demo.url("small"), start_at="earliest") as stream:
@@ -184,7 +185,7 @@ def test_ctrl_c_flushes_marked_offsets_and_propagates(demo):
                     stream.commit(asynchronous=True)
                 if i == 20:
                     raise KeyboardInterrupt
-    assert sum(demo.committed("small", url.split("@")[0][len("kafka://"):]).values()) == 10
+    assert sum(demo.committed("small", url.split("@")[0][len("kafka://") :]).values()) == 10
 
 
 def test_filter_exception_names_the_message_and_commits_nothing_after(demo):
@@ -195,6 +196,7 @@ def test_filter_exception_names_the_message_and_commits_nothing_after(demo):
             raise ValueError("boom")
         fragile.n += 1
         return alert
+
     fragile.n = 0
 
     with gs.open(url, start_at="earliest") as stream:
@@ -202,10 +204,11 @@ def test_filter_exception_names_the_message_and_commits_nothing_after(demo):
             for _ in stream(filter=fragile):
                 stream.commit()
     assert isinstance(info.value.__cause__, ValueError)
-    assert sum(demo.committed("small", url.split("@")[0][len("kafka://"):]).values()) == 30
+    assert sum(demo.committed("small", url.split("@")[0][len("kafka://") :]).values()) == 30
 
 
 # ---------------------------------------------------------------- clear errors
+
 
 def test_unknown_topic_lists_similar(demo):
     with pytest.raises(errors.UnknownTopicError, match="smal.*Did you mean small"):

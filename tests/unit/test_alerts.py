@@ -62,8 +62,9 @@ def test_lsst_lightcurve_matches_the_record(lsst: dict) -> None:
     lc = alerts.lightcurve(lsst)
     forced = lsst["prvDiaForcedSources"]
     assert len(lc) == 1 + len(lsst["prvDiaSources"]) + len(forced)
-    faint = sum(not (f["psfFlux"] is not None and f["psfFluxErr"] and f["psfFlux"] / f["psfFluxErr"] >= 5)
-                for f in forced)
+    faint = sum(
+        not (f["psfFlux"] is not None and f["psfFluxErr"] and f["psfFlux"] / f["psfFluxErr"] >= 5) for f in forced
+    )
     assert faint > 0 and lc["is_upper_limit"].sum() == faint
     assert set(lc["source"]) == {"alert", "previous", "forced"}
     src = lsst["diaSource"]
@@ -114,8 +115,9 @@ def test_summary(ztf: dict, lsst: dict, data_dir: Path) -> None:
     line = alerts.summary(ztf)
     assert str(ztf["candid"]) in line and ztf["objectId"] in line and "2019-11-27T03:15:35" in line
     assert "r=18.63" in line and "asteroid" not in line
-    asteroid = next(a for a in decode_file(data_dir / LSST_FILE) if a.get("mpc_orbits")
-                    and a["mpc_orbits"].get("designation"))
+    asteroid = next(
+        a for a in decode_file(data_dir / LSST_FILE) if a.get("mpc_orbits") and a["mpc_orbits"].get("designation")
+    )
     assert "asteroid=2004 JQ12" in alerts.summary(asteroid) or "asteroid=2020 SJ88" in alerts.summary(asteroid)
     assert str(lsst["diaSourceId"]) in alerts.summary(lsst)
     assert "\n" not in alerts.summary(lsst)

@@ -21,7 +21,7 @@ from genesis.cluster import _config, _tls
 
 pytestmark = pytest.mark.timeout(60)
 
-SECRET = "s3cr3t-Pa55\"wo\\rd"
+SECRET = 's3cr3t-Pa55"wo\\rd'
 
 
 @pytest.fixture(autouse=True)
@@ -48,36 +48,50 @@ def test_password_never_in_repr_or_str(ca: str) -> None:
 
 def test_scram_config(ca: str) -> None:
     conf = gauth.Auth("alice", SECRET, ca=ca).librdkafka_config()
-    assert conf == {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
-                    "sasl.username": "alice", "sasl.password": SECRET, "ssl.ca.location": ca}
+    assert conf == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "alice",
+        "sasl.password": SECRET,
+        "ssl.ca.location": ca,
+    }
     plain = gauth.Auth("bob", "pw", mechanism="plain", ssl=False).librdkafka_config()
     assert plain["security.protocol"] == "SASL_PLAINTEXT" and plain["sasl.mechanism"] == "PLAIN"
     assert "ssl.ca.location" not in plain
 
 
 def test_oidc_config_uses_librdkafkas_own_token_fetching() -> None:
-    conf = gauth.Auth.oidc("my-client", SECRET, "https://auth.example.org/oauth2/token",
-                           scope="gcn.nasa.gov/kafka-public-consumer").librdkafka_config()
+    conf = gauth.Auth.oidc(
+        "my-client", SECRET, "https://auth.example.org/oauth2/token", scope="gcn.nasa.gov/kafka-public-consumer"
+    ).librdkafka_config()
     assert conf == {
-        "security.protocol": "SASL_SSL", "sasl.mechanism": "OAUTHBEARER", "sasl.oauthbearer.method": "oidc",
-        "sasl.oauthbearer.client.id": "my-client", "sasl.oauthbearer.client.secret": SECRET,
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.client.id": "my-client",
+        "sasl.oauthbearer.client.secret": SECRET,
         "sasl.oauthbearer.token.endpoint.url": "https://auth.example.org/oauth2/token",
-        "sasl.oauthbearer.scope": "gcn.nasa.gov/kafka-public-consumer"}
+        "sasl.oauthbearer.scope": "gcn.nasa.gov/kafka-public-consumer",
+    }
 
 
 def test_oidc_config_is_accepted_by_librdkafka() -> None:
     from confluent_kafka import Consumer  # builds the client only; nothing is contacted before a poll
+
     conf = gauth.Auth.oidc("c", SECRET, "https://auth.example.org/token").librdkafka_config()
     Consumer({"bootstrap.servers": "127.0.0.1:1", "group.id": "g", **conf}).close()
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(username="a", password="p", mechanism="GSSAPI"), "unknown SASL mechanism"),
-    (dict(username="", password="p"), "user name"),
-    (dict(username="a", password=""), "empty password"),
-    (dict(username="a", password="p", mechanism="OAUTHBEARER"), "token_url"),
-    (dict(username="a", password="p", ca="/nonexistent/ca.pem"), "does not exist"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(username="a", password="p", mechanism="GSSAPI"), "unknown SASL mechanism"),
+        (dict(username="", password="p"), "user name"),
+        (dict(username="a", password=""), "empty password"),
+        (dict(username="a", password="p", mechanism="OAUTHBEARER"), "token_url"),
+        (dict(username="a", password="p", ca="/nonexistent/ca.pem"), "does not exist"),
+    ],
+)
 def test_bad_credentials_are_config_errors(kwargs: dict, words: str) -> None:
     with pytest.raises(errors.ConfigError, match=words):
         gauth.Auth(**kwargs)
@@ -157,12 +171,15 @@ def test_file_readable_by_others_is_refused(isolated: Path, mode: int) -> None:
     assert SECRET not in str(info.value)
 
 
-@pytest.mark.parametrize("text, words", [
-    ("[[auth]]\nhost = 'h'\nusername = 'u'\n", "missing password"),
-    ("[[auth]]\nhost = 'h'\nusername = 'u'\npassword = 'p'\npasword = 'typo'\n", "unknown keys pasword"),
-    ("[[auth]]\nhost = 'h'\nusername = 'u'\npassword = 'p'\nport = 99999\n", "port"),
-    ("[[auth]\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[[auth]]\nhost = 'h'\nusername = 'u'\n", "missing password"),
+        ("[[auth]]\nhost = 'h'\nusername = 'u'\npassword = 'p'\npasword = 'typo'\n", "unknown keys pasword"),
+        ("[[auth]]\nhost = 'h'\nusername = 'u'\npassword = 'p'\nport = 99999\n", "port"),
+        ("[[auth]\n", "not valid TOML"),
+    ],
+)
 def test_malformed_file_names_the_problem(isolated: Path, text: str, words: str) -> None:
     isolated.parent.mkdir(parents=True)
     isolated.write_text(text)
@@ -173,20 +190,38 @@ def test_malformed_file_names_the_problem(isolated: Path, text: str, words: str)
 
 def test_ambiguous_entries_are_refused(isolated: Path) -> None:
     isolated.parent.mkdir(parents=True)
-    isolated.write_text("[[auth]]\nhost='h'\nusername='a'\npassword='p'\n[[auth]]\nhost='h'\nusername='b'\npassword='q'\n")
+    isolated.write_text(
+        "[[auth]]\nhost='h'\nusername='a'\npassword='p'\n[[auth]]\nhost='h'\nusername='b'\npassword='q'\n"
+    )
     os.chmod(isolated, 0o600)
     with pytest.raises(errors.ConfigError, match="several logins"):
         gauth.lookup(parse_url("kafka://h/t"))
 
 
 # ------------------------------------------------------------------ genesis auth
-def test_cli_add_list_remove(isolated: Path, ca: str, monkeypatch: pytest.MonkeyPatch,
-                             capsys: pytest.CaptureFixture) -> None:
+def test_cli_add_list_remove(
+    isolated: Path, ca: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(SECRET + "\n"))
     assert main(["auth", "add", "kafka.example.org:9093", "--username", "alice", "--password-stdin", "--ca", ca]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("other\n"))
-    assert main(["auth", "add", "gcn.example.org", "--username", "client", "--password-stdin",
-                 "--mechanism", "oauthbearer", "--token-url", "https://idp/token"]) == 0
+    assert (
+        main(
+            [
+                "auth",
+                "add",
+                "gcn.example.org",
+                "--username",
+                "client",
+                "--password-stdin",
+                "--mechanism",
+                "oauthbearer",
+                "--token-url",
+                "https://idp/token",
+            ]
+        )
+        == 0
+    )
     [alice, oidc] = gauth.read_entries()
     assert (alice.host, alice.port, alice.auth.password, alice.auth.ca) == ("kafka.example.org", 9093, SECRET, ca)
     assert oidc.auth.mechanism == "OAUTHBEARER" and oidc.auth.token_url == "https://idp/token"
@@ -201,8 +236,9 @@ def test_cli_add_list_remove(isolated: Path, ca: str, monkeypatch: pytest.Monkey
     assert "no login for kafka.example.org" in capsys.readouterr().err
 
 
-def test_cli_add_replaces_and_needs_a_password_source(isolated: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_cli_add_replaces_and_needs_a_password_source(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     for user in ("first", "second"):
         monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
         main(["auth", "add", "h.example.org", "--username", user, "--password-stdin"])
@@ -214,11 +250,16 @@ def test_cli_add_replaces_and_needs_a_password_source(isolated: Path, monkeypatc
 
 # ------------------------------------------------------------------ translation of security failures
 def test_tls_errors_name_the_trusted_ca(ca: str) -> None:
-    err = translate(KafkaError(KafkaError._SSL, "SSL handshake failed: certificate verify failed"),
-                    brokers="h:9093", trust=f"the CA file {ca}")
+    err = translate(
+        KafkaError(KafkaError._SSL, "SSL handshake failed: certificate verify failed"),
+        brokers="h:9093",
+        trust=f"the CA file {ca}",
+    )
     assert isinstance(err, errors.TLSError) and ca in str(err) and "--ca" in str(err)
-    plain = translate(KafkaError(KafkaError._TRANSPORT, "SSL handshake failed: connecting to a PLAINTEXT "
-                                                        "broker listener?"), brokers="h:9092")
+    plain = translate(
+        KafkaError(KafkaError._TRANSPORT, "SSL handshake failed: connecting to a PLAINTEXT broker listener?"),
+        brokers="h:9092",
+    )
     assert isinstance(plain, errors.TLSError) and "--no-ssl" in str(plain)
 
 
@@ -253,14 +294,18 @@ def test_secure_node_properties(tmp_path: Path) -> None:
 
 def test_scram_format_arguments() -> None:
     assert _config.scram_format_arguments({"admin": "a-1", "alice": "b_2"}) == [
-        "--add-scram", "SCRAM-SHA-512=[name=admin,password=a-1]",
-        "--add-scram", "SCRAM-SHA-512=[name=alice,password=b_2]"]
+        "--add-scram",
+        "SCRAM-SHA-512=[name=admin,password=a-1]",
+        "--add-scram",
+        "SCRAM-SHA-512=[name=alice,password=b_2]",
+    ]
     with pytest.raises(ValueError):
         _config.scram_format_arguments({"alice": "has,comma"})
 
 
 def test_certificates(tmp_path: Path) -> None:
     from cryptography import x509
+
     files = _tls.create(tmp_path / "tls")
     assert stat.S_IMODE(files.broker.stat().st_mode) == 0o600
     pem = files.broker.read_text()

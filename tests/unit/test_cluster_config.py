@@ -32,8 +32,9 @@ def test_explicit_controller_port() -> None:
     assert layout.all_ports == [20000, 20001, 30000, 30001]
 
 
-@pytest.mark.parametrize("kwargs", [dict(brokers=0), dict(port=9092, controller_port=9093),
-                                    dict(port=65535), dict(port=0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(brokers=0), dict(port=9092, controller_port=9093), dict(port=65535), dict(port=0)]
+)
 def test_invalid_layouts_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         _config.Layout(**kwargs)
@@ -73,8 +74,8 @@ def test_fast_failure_detection_and_small_footprint() -> None:
     assert props["broker.heartbeat.interval.ms"] == "500"
     assert int(props["replica.lag.time.max.ms"]) <= 10000
     assert props["group.initial.rebalance.delay.ms"] == "0"
-    assert int(props["log.cleaner.dedupe.buffer.size"]) <= 16 * 1024 ** 2
-    assert int(props["message.max.bytes"]) >= 1024 ** 2
+    assert int(props["log.cleaner.dedupe.buffer.size"]) <= 16 * 1024**2
+    assert int(props["message.max.bytes"]) >= 1024**2
     assert int(props["replica.fetch.max.bytes"]) >= int(props["message.max.bytes"])
 
 
@@ -98,8 +99,9 @@ def test_log4j2_writes_a_file_and_only_warnings_to_stderr() -> None:
 
 
 def test_jvm_options() -> None:
-    opts = _config.jvm_options("384m", log4j2_file=Path("/s/log4j2.properties"), logs_dir=Path("/s/n1/logs"),
-                               tmp_dir=Path("/s/tmp"))
+    opts = _config.jvm_options(
+        "384m", log4j2_file=Path("/s/log4j2.properties"), logs_dir=Path("/s/n1/logs"), tmp_dir=Path("/s/tmp")
+    )
     assert "-Xmx384m" in opts
     assert "-Dlog4j2.configurationFile=/s/log4j2.properties" in opts
     assert "-Djava.io.tmpdir=/s/tmp" in opts
@@ -113,8 +115,16 @@ def test_cluster_ids_look_like_kafkas() -> None:
 
 
 def test_cluster_json_round_trip(tmp_path: Path) -> None:
-    state = ClusterState(brokers=3, port=9092, controller_port=10092, cluster_id="abc", version="4.3.1",
-                         heap="384m", libs="/libs", pids={1: 11, 2: 22})
+    state = ClusterState(
+        brokers=3,
+        port=9092,
+        controller_port=10092,
+        cluster_id="abc",
+        version="4.3.1",
+        heap="384m",
+        libs="/libs",
+        pids={1: 11, 2: 22},
+    )
     write_state(tmp_path, state)
     assert read_state(tmp_path) == state
     assert read_state(tmp_path).layout == _config.Layout(3, 9092)
@@ -149,6 +159,7 @@ def test_kafka_home_without_kafka_is_an_error(monkeypatch: pytest.MonkeyPatch, t
 
 def test_stop_never_deletes_a_foreign_directory(tmp_path: Path) -> None:
     from genesis.cluster import LocalCluster
+
     (tmp_path / "precious.txt").write_text("keep")
     LocalCluster(tmp_path).stop()
     assert (tmp_path / "precious.txt").read_text() == "keep"

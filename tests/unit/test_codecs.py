@@ -15,8 +15,7 @@ import fastavro
 import pytest
 from fastavro.schema import load_schema
 
-from genesis._codecs import Decoder, SchemaDirectory, decode_file, encode_container, encode_wire, \
-    load_ztf_schema
+from genesis._codecs import Decoder, SchemaDirectory, decode_file, encode_container, encode_wire, load_ztf_schema
 from genesis._codecs import _avro, _container
 from genesis._paths import alert_data_dir
 from genesis.errors import ConfigError, DecodeError, DeliveryError, SchemaNotFoundError
@@ -74,6 +73,7 @@ def lsst_wire_cases(data_dir: Path) -> list[tuple[str, int, dict]]:
 
 # --- Avro containers (ZTF framing) ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ALL_AVRO)
 def test_container_equals_fastavro_reader(data_dir: Path, name: str) -> None:
     value = (data_dir / name).read_bytes()
@@ -99,9 +99,11 @@ def test_writer_schema_is_parsed_once_per_distinct_schema(data_dir: Path) -> Non
 
 def test_schema_cache_is_bounded(data_dir: Path) -> None:
     cache = _avro.SchemaCache("test", size=2)
-    for path in ("ztf/raw/ztf-avro-alert/472263571115115000_v3.0.avro",
-                 "ztf/raw/ztf-avro-alert/472263571115115000_v3.1.avro",
-                 "ztf/raw/ztf-avro-alert/472263571115115000_v3.2.avro"):
+    for path in (
+        "ztf/raw/ztf-avro-alert/472263571115115000_v3.0.avro",
+        "ztf/raw/ztf-avro-alert/472263571115115000_v3.1.avro",
+        "ztf/raw/ztf-avro-alert/472263571115115000_v3.2.avro",
+    ):
         cache.get(_container.read_header((data_dir / path).read_bytes())[0])
     assert len(cache._lru) == 2
 
@@ -127,6 +129,7 @@ def test_snappy_without_library_says_what_to_install(data_dir: Path) -> None:
 
 def _has_snappy() -> bool:
     from genesis._codecs._compression import _snappy_module
+
     return _snappy_module() is not None
 
 
@@ -150,8 +153,12 @@ def test_container_errors_are_clear(data_dir: Path) -> None:
 
 def test_garbage_and_empty_messages() -> None:
     decoder = Decoder()
-    for value, reason in ((b"", "empty message"), (None, "empty message"),
-                          (b"\x7fELF\x02", "unknown message format"), ("text", "must be bytes")):
+    for value, reason in (
+        (b"", "empty message"),
+        (None, "empty message"),
+        (b"\x7fELF\x02", "unknown message format"),
+        ("text", "must be bytes"),
+    ):
         with pytest.raises(DecodeError, match=reason) as info:
             decoder.decode(value)
         assert info.value.topic is None
@@ -172,8 +179,8 @@ def test_absurd_string_length_fails_fast(data_dir: Path, lsst_dir: SchemaDirecto
 
 # --- Confluent wire format (Rubin/LSST) -------------------------------------------------------
 
-def test_lsst_wire_messages_decode_through_schema_directory(data_dir: Path,
-                                                            lsst_dir: SchemaDirectory) -> None:
+
+def test_lsst_wire_messages_decode_through_schema_directory(data_dir: Path, lsst_dir: SchemaDirectory) -> None:
     decoder = Decoder(schemas=lsst_dir)
     cases = lsst_wire_cases(data_dir)
     assert len(cases) == 10
@@ -212,6 +219,7 @@ def test_schemas_as_mapping(data_dir: Path, lsst_dir: SchemaDirectory) -> None:
 
 # --- schema in the key (Fink) and JSON --------------------------------------------------------
 
+
 def test_schema_in_key(data_dir: Path) -> None:
     decoder = Decoder()
     for path in sorted((data_dir / "ztf/fink_enriched").glob("*.avro")):
@@ -238,13 +246,13 @@ def test_json_messages(data_dir: Path) -> None:
     assert decoder.decode(texts[0]) == [docs[0]]
     assert decoder.decode(json.dumps(docs).encode()) == docs
     assert decode_file(data_dir / "lsst/sample_data/11.0/alert.json") == [docs[1]]
-    for bad, reason in ((texts[0][:-10], "invalid JSON"), (b"[1, 2]", "array of objects"),
-                        (b"{\xff}", "invalid JSON")):
+    for bad, reason in ((texts[0][:-10], "invalid JSON"), (b"[1, 2]", "array of objects"), (b"{\xff}", "invalid JSON")):
         with pytest.raises(DecodeError, match=reason):
             decoder.decode(bad)
 
 
 # --- pickling ---------------------------------------------------------------------------------
+
 
 def test_decoder_pickles_without_caches(data_dir: Path, lsst_dir: SchemaDirectory) -> None:
     decoder = Decoder(schemas=lsst_dir)
@@ -260,6 +268,7 @@ def test_decoder_pickles_without_caches(data_dir: Path, lsst_dir: SchemaDirector
 
 
 # --- encoders: round trips --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ALL_AVRO)
 def test_round_trip_with_writer_schema(data_dir: Path, name: str) -> None:
@@ -291,6 +300,7 @@ def test_encode_errors(data_dir: Path) -> None:
 
 
 # --- speed ------------------------------------------------------------------------------------
+
 
 def test_faster_than_fastavro_reader(ztf_messages: list[bytes]) -> None:
     decoder = Decoder()

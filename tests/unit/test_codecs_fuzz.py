@@ -18,20 +18,29 @@ from genesis._codecs._container import read_header
 from genesis._paths import alert_data_dir
 from genesis.errors import GenesisError
 
-_FUZZ = settings(max_examples=300, deadline=1000, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_FUZZ = settings(
+    max_examples=300,
+    deadline=1000,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _messages(data: Path) -> list[tuple[bytes, bytes | None]]:
     """(value, key) of real messages in each framing genesis decodes."""
-    picks = ["ztf/raw/kowalski/20231012/2475433850015015000.avro",
-             "ztf/raw/fink-client/avro_multi_alerts_other.avro",
-             "ztf/raw/ztf-avro-alert/472263571115115000_v3.0.avro",
-             "lsst/sample_data/11.0/fakeAlert.avro"]
+    picks = [
+        "ztf/raw/kowalski/20231012/2475433850015015000.avro",
+        "ztf/raw/fink-client/avro_multi_alerts_other.avro",
+        "ztf/raw/ztf-avro-alert/472263571115115000_v3.0.avro",
+        "lsst/sample_data/11.0/fakeAlert.avro",
+    ]
     messages: list[tuple[bytes, bytes | None]] = [((data / p).read_bytes(), None) for p in picks]
     lsst = SchemaDirectory(data / "lsst/schema")
-    for path, schema_id in ((sorted((data / "lsst/real_fink/rubin_v9_0").glob("*.avro"))[4], 900),
-                            (data / "lsst/sample_data/11.0/fakeAlert.avro", 1100)):
+    for path, schema_id in (
+        (sorted((data / "lsst/real_fink/rubin_v9_0").glob("*.avro"))[4], 900),
+        (data / "lsst/sample_data/11.0/fakeAlert.avro", 1100),
+    ):
         with path.open("rb") as fh:
             record = next(fastavro.reader(fh))
         messages.append((encode_wire(record, lsst.schema(schema_id), schema_id), None))
@@ -71,8 +80,10 @@ def test_random_bytes(value: bytes, key: bytes | None) -> None:
 
 
 @_FUZZ
-@given(value=st.binary(max_size=600).map(lambda b: b"Obj\x01" + b),
-       schema_id=st.sampled_from([b"\x00\x00\x00\x03\x84", b"\x00\x00\x00\x04\x4c"]))
+@given(
+    value=st.binary(max_size=600).map(lambda b: b"Obj\x01" + b),
+    schema_id=st.sampled_from([b"\x00\x00\x00\x03\x84", b"\x00\x00\x00\x04\x4c"]),
+)
 def test_random_bodies_behind_real_magic(value: bytes, schema_id: bytes) -> None:
     _decode(value, None)
     _decode(schema_id + value[4:], None)  # LSST 900 and 1100 wire headers
@@ -82,13 +93,14 @@ def test_random_bodies_behind_real_magic(value: bytes, schema_id: bytes) -> None
 @given(index=st.integers(0, len(MESSAGES) - 1), cut=st.floats(0, 1, exclude_max=True))
 def test_truncated(index: int, cut: float) -> None:
     value, key = MESSAGES[index]
-    _decode(value[:int(len(value) * cut)], key)
+    _decode(value[: int(len(value) * cut)], key)
 
 
 @_FUZZ
-@given(index=st.integers(0, len(MESSAGES) - 1),
-       flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 7)),
-                      min_size=1, max_size=4))
+@given(
+    index=st.integers(0, len(MESSAGES) - 1),
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=4),
+)
 def test_bit_flips(index: int, flips: list[tuple[float, int]]) -> None:
     value, key = MESSAGES[index]
     mutated = bytearray(value)

@@ -53,8 +53,7 @@ def test_transformed_values_need_a_callable_key():
 def test_memory_is_bounded_and_lru(ztf):
     a, b, c = ztf[:3]
     # maxsize 2: after a, b, c the oldest key (a) is forgotten, so a comes through again
-    assert [x["candid"] for x in dedup([a, b, c, a], maxsize=2)] == [a["candid"], b["candid"], c["candid"],
-                                                                     a["candid"]]
+    assert [x["candid"] for x in dedup([a, b, c, a], maxsize=2)] == [a["candid"], b["candid"], c["candid"], a["candid"]]
     # a repeat refreshes its key: a, b, a(dropped, now newest), c evicts b, so a is still known
     out = dedup([a, b, a, c, a], maxsize=2)
     assert [x["candid"] for x in out] == [a["candid"], b["candid"], c["candid"]]
@@ -65,6 +64,7 @@ def test_lazy_on_an_endless_stream(ztf):
     def endless():
         while True:
             yield from ztf
+
     out = dedup(endless())
     assert [next(out)["candid"] for _ in range(3)] == [a["candid"] for a in ztf[:3]]
 

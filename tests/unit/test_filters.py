@@ -17,8 +17,11 @@ def test_notebook_filters_on_the_real_alerts(data_dir):
 
 def test_parametrised_filters_are_picklable_and_select(data_dir):
     reals = [a.record for a in samples.real_ztf_alerts(data_dir)]
-    for flt in (filters.brighter_than(18.0), filters.real_bogus_above(0.9),
-                filters.within(reals[0]["candidate"]["ra"], reals[0]["candidate"]["dec"], 0.01)):
+    for flt in (
+        filters.brighter_than(18.0),
+        filters.real_bogus_above(0.9),
+        filters.within(reals[0]["candidate"]["ra"], reals[0]["candidate"]["dec"], 0.01),
+    ):
         flt = pickle.loads(pickle.dumps(flt))
         kept = [r for r in reals if flt(r)]
         assert 0 < len(kept) < len(reals) or isinstance(flt, filters.within)

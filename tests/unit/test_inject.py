@@ -9,10 +9,17 @@ from genesis.errors import ConfigError
 from genesis.inject import MessagePool, Rate, make_schedule, parse_rate
 
 
-@pytest.mark.parametrize("text, alerts, seconds", [
-    ("10000/40s", 10000, 40.0), ("250/s", 250, 1.0), ("500/1.5s", 500, 1.5), ("600/1min", 600, 60.0),
-    ("100/250ms", 100, 0.25), (" 10000 / 40 ", 10000, 40.0),
-])
+@pytest.mark.parametrize(
+    "text, alerts, seconds",
+    [
+        ("10000/40s", 10000, 40.0),
+        ("250/s", 250, 1.0),
+        ("500/1.5s", 500, 1.5),
+        ("600/1min", 600, 60.0),
+        ("100/250ms", 100, 0.25),
+        (" 10000 / 40 ", 10000, 40.0),
+    ],
+)
 def test_parse_rate(text, alerts, seconds):
     assert parse_rate(text) == Rate(alerts, seconds)
 
@@ -27,8 +34,8 @@ def test_even_schedule_spreads_alerts_over_the_visit():
     plan = make_schedule("10000/40s", visits=2)
     assert plan.total == 20000 and plan.visits == 2
     assert plan.at(0) == 0.0
-    assert plan.at(1) == pytest.approx(0.004)          # 250 alerts/s
-    assert plan.at(10000) == pytest.approx(40.0)       # visit 2 starts on time
+    assert plan.at(1) == pytest.approx(0.004)  # 250 alerts/s
+    assert plan.at(10000) == pytest.approx(40.0)  # visit 2 starts on time
     assert plan.seconds == pytest.approx(80.0 - 0.004)
     assert plan.visit_of(9999) == 0 and plan.visit_of(10000) == 1
 
@@ -38,7 +45,7 @@ def test_burst_schedule_sends_a_visit_within_the_burst_then_waits():
     assert plan.at(9999) == pytest.approx(5 - 5 / 10000)
     assert plan.at(10000) == pytest.approx(40.0)
     assert plan.at(20000 + 5000) == pytest.approx(82.5)
-    assert make_schedule("1000/10s", visits=1, burst=0).seconds == 0.0   # as fast as possible
+    assert make_schedule("1000/10s", visits=1, burst=0).seconds == 0.0  # as fast as possible
 
 
 def test_duration_gives_the_number_of_alerts():
@@ -47,11 +54,20 @@ def test_duration_gives_the_number_of_alerts():
     assert make_schedule("10/s", duration=1.25).total == 12
 
 
-@pytest.mark.parametrize("options, message", [
-    ({}, "either visits"), ({"visits": 2, "duration": 10}, "either visits"), ({"visits": 0}, "visits"),
-    ({"visits": 1.5}, "visits"), ({"visits": True}, "visits"), ({"duration": -1}, "duration"),
-    ({"duration": 0.001}, "no alert"), ({"visits": 1, "burst": 41}, "burst"), ({"visits": 1, "burst": -1}, "burst"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({}, "either visits"),
+        ({"visits": 2, "duration": 10}, "either visits"),
+        ({"visits": 0}, "visits"),
+        ({"visits": 1.5}, "visits"),
+        ({"visits": True}, "visits"),
+        ({"duration": -1}, "duration"),
+        ({"duration": 0.001}, "no alert"),
+        ({"visits": 1, "burst": 41}, "burst"),
+        ({"visits": 1, "burst": -1}, "burst"),
+    ],
+)
 def test_bad_schedules_are_config_errors(options, message):
     with pytest.raises(ConfigError, match=message):
         make_schedule("10000/40s", **options)

@@ -21,12 +21,21 @@ def truncated(data_dir) -> bytes:
     return raw[: len(raw) // 2]
 
 
-def failure(raw: bytes, topic: str = "ztf.alerts", partition: int = 2, offset: int = 41) -> tuple[Metadata, DecodeError]:
+def failure(
+    raw: bytes, topic: str = "ztf.alerts", partition: int = 2, offset: int = 41
+) -> tuple[Metadata, DecodeError]:
     """The metadata and located error the stream hands a policy for ``raw``."""
     with pytest.raises(DecodeError) as info:
         Decoder().decode(raw)
-    meta = Metadata(topic, partition, offset, datetime(2024, 5, 1, tzinfo=timezone.utc), b"k1",
-                    (("source", b"ztf"), ("empty", None)), raw)
+    meta = Metadata(
+        topic,
+        partition,
+        offset,
+        datetime(2024, 5, 1, tzinfo=timezone.utc),
+        b"k1",
+        (("source", b"ztf"), ("empty", None)),
+        raw,
+    )
     return meta, info.value.located(topic, partition, offset)
 
 
@@ -45,6 +54,7 @@ def test_skip_logs_where_and_why(truncated, caplog):
 def test_callable_is_used_as_is():
     def mine(meta, raw, error):
         pass
+
     assert decode_error_policy(mine, None) is mine
 
 
@@ -69,14 +79,17 @@ def test_directory_quarantine_of_an_empty_message(tmp_path):
     assert "empty" in json.loads((tmp_path / "ztf.alerts-2-41.json").read_text())["error"]
 
 
-@pytest.mark.parametrize("errors, quarantine, match", [
-    ("quarantine", None, "needs quarantine="),
-    ("quarantine", "", "needs quarantine="),
-    ("ignore", None, "not understood.*'raise', 'skip'"),
-    (3, None, "not understood"),
-    ("skip", "/tmp/q", "only with errors='quarantine'"),
-    ("raise", "/tmp/q", "only with errors='quarantine'"),
-])
+@pytest.mark.parametrize(
+    "errors, quarantine, match",
+    [
+        ("quarantine", None, "needs quarantine="),
+        ("quarantine", "", "needs quarantine="),
+        ("ignore", None, "not understood.*'raise', 'skip'"),
+        (3, None, "not understood"),
+        ("skip", "/tmp/q", "only with errors='quarantine'"),
+        ("raise", "/tmp/q", "only with errors='quarantine'"),
+    ],
+)
 def test_configuration_errors(errors, quarantine, match):
     with pytest.raises(ConfigError, match=match):
         decode_error_policy(errors, quarantine)

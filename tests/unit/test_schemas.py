@@ -27,6 +27,7 @@ def real_lsst_record(data_dir: Path) -> dict:
 
 # --- SchemaDirectory --------------------------------------------------------------------------
 
+
 def test_lsst_layout_ids(data_dir: Path) -> None:
     directory = SchemaDirectory(data_dir / "lsst/schema")
     assert directory.ids() == [900, 1000, 1100]
@@ -58,7 +59,9 @@ def test_files_named_by_id(data_dir: Path, tmp_path: Path) -> None:
 def test_directory_errors(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         SchemaDirectory(tmp_path / "nope")
-    (tmp_path / "7.avsc").write_text('{"type": "record", "name": "x", "fields": [{"name": "a", "type": "lsst.v9_0.nope"}]}')
+    (tmp_path / "7.avsc").write_text(
+        '{"type": "record", "name": "x", "fields": [{"name": "a", "type": "lsst.v9_0.nope"}]}'
+    )
     with pytest.raises(ConfigError, match="7.avsc is not a valid Avro schema"):
         SchemaDirectory(tmp_path).get(7)
 
@@ -93,6 +96,7 @@ def test_load_ztf_schema_needs_alert_avsc(tmp_path: Path) -> None:
 
 
 # --- SchemaRegistry against a real HTTP server ------------------------------------------------
+
 
 class _Registry(BaseHTTPRequestHandler):
     """The two (three, with references) endpoints of a Confluent schema registry, in memory."""
@@ -179,8 +183,9 @@ def test_directory_and_registry(data_dir: Path, registry_url: str) -> None:
     value = encode_wire(record, SchemaDirectory(lsst).schema(900), 900)
     decoder = Decoder(schemas=lsst, schema_registry=registry_url)
     assert decoder.decode(value)[0]["diaSourceId"] == record["diaSourceId"]
-    with pytest.raises(SchemaNotFoundError,
-                       match=f"unknown schema id 1101: not in the registry at {registry_url} nor in {lsst}"):
+    with pytest.raises(
+        SchemaNotFoundError, match=f"unknown schema id 1101: not in the registry at {registry_url} nor in {lsst}"
+    ):
         decoder.decode(b"\x00" + (1101).to_bytes(4, "big") + value[5:])
 
 
@@ -193,8 +198,9 @@ def test_registry_references(data_dir: Path, registry_url: str) -> None:
         name = f"lsst.v9_0.{part}"
         registry.register(name, (folder / f"{name}.avsc").read_text())
         refs.append({"name": name, "subject": name, "version": 1})
-    _Registry.schemas.append({"schema": (folder / "lsst.v9_0.alert.avsc").read_text(),
-                              "subject": "alert", "references": refs})
+    _Registry.schemas.append(
+        {"schema": (folder / "lsst.v9_0.alert.avsc").read_text(), "subject": "alert", "references": refs}
+    )
     record = real_lsst_record(data_dir)
     value = encode_wire(record, SchemaDirectory(folder).schema(900), len(_Registry.schemas))
     assert Decoder(schema_registry=registry).decode(value)[0]["diaSourceId"] == record["diaSourceId"]

@@ -58,8 +58,10 @@ def test_deterministic_given_a_seed():
 
 
 def test_schema_is_a_faithful_subset_of_ztf_4_02(data_dir):
-    official = {name: json.loads((data_dir / "ztf/schema/4.02" / f"{name}.avsc").read_text())
-                for name in ("alert", "candidate", "prv_candidate")}
+    official = {
+        name: json.loads((data_dir / "ztf/schema/4.02" / f"{name}.avsc").read_text())
+        for name in ("alert", "candidate", "prv_candidate")
+    }
     ours = {"alert": simulate.SCHEMA}
     for field in simulate.SCHEMA["fields"]:
         if field["name"] == "candidate":

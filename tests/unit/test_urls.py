@@ -32,19 +32,22 @@ def test_file_url():
         parse_url("file://relative/x")
 
 
-@pytest.mark.parametrize("url, why", [
-    ("localhost/small", "no scheme"),
-    ("http://localhost/small", "scheme"),
-    ("kafka://localhost", "no topic"),
-    ("kafka://localhost/", "no topic"),
-    ("kafka://localhost/a/b", "only one '/'"),
-    ("kafka://@localhost/a", "group id"),
-    ("kafka://g@/a", "no broker host"),
-    ("kafka://local host/a", "host"),
-    ("kafka://localhost:99999/a", "out of range"),
-    ("kafka://localhost:x/a", "host"),
-    ("kafka://localhost/bad topic", "valid topic"),
-])
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("localhost/small", "no scheme"),
+        ("http://localhost/small", "scheme"),
+        ("kafka://localhost", "no topic"),
+        ("kafka://localhost/", "no topic"),
+        ("kafka://localhost/a/b", "only one '/'"),
+        ("kafka://@localhost/a", "group id"),
+        ("kafka://g@/a", "no broker host"),
+        ("kafka://local host/a", "host"),
+        ("kafka://localhost:99999/a", "out of range"),
+        ("kafka://localhost:x/a", "host"),
+        ("kafka://localhost/bad topic", "valid topic"),
+    ],
+)
 def test_bad_urls_say_what_is_wrong_and_show_the_form(url, why):
     with pytest.raises(URLError, match=why) as info:
         parse_url(url)
