@@ -1,8 +1,11 @@
-"""The transport layer: librdkafka configuration, connection checks and error translation.
+"""The one door to Kafka: client factories, librdkafka configuration, connection checks, error translation.
 
-This is the one place where librdkafka's error codes become genesis errors
-(:mod:`genesis.errors`); the consumer, the producer and ``genesis doctor`` all
-go through :func:`translate` and :func:`connect`.
+Every consumer, producer and admin client genesis makes comes from :func:`new_consumer`,
+:func:`new_producer` or :func:`new_admin`, so each gets the same base settings, the
+user's credentials (argument, environment or credentials file) and librdkafka's log
+lines on the ``genesis.librdkafka`` logger instead of stderr. This is also the one place
+where librdkafka's error codes become genesis errors (:mod:`genesis.errors`):
+:func:`translate` and :func:`connect`.
 """
 
 from __future__ import annotations
@@ -10,15 +13,25 @@ from __future__ import annotations
 import difflib
 import getpass
 import logging
+import re
 import secrets
 import string
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 from . import errors
 from ._urls import StreamSpec
+
+if TYPE_CHECKING:
+    from .auth import Auth
+
+#: credentials: a :class:`genesis.Auth`, a mapping of librdkafka security settings, or None
+#: (then those of the environment or the credentials file, if any)
+Credentials = Union["Auth", Mapping[str, Any], None]
 
 log = logging.getLogger("genesis")
 
@@ -28,17 +41,56 @@ class LibrdkafkaLog:
 
     Its warnings ("connection refused" while a broker restarts, ...) are transient
     states that librdkafka retries; what does not heal reaches the user as a typed
-    error through :class:`ErrorLog`. Enable DEBUG on that logger to see them.
+    error through :class:`ErrorLog`. Enable DEBUG on that logger to see them. One is not
+    transient: an offset reset because Kafka no longer holds the offset the reader was at —
+    alerts deleted by the topic's retention before they were read. That one is a WARNING on
+    the ``genesis`` logger, saying where and what to do (:func:`retention_warning`).
     """
 
     def __init__(self, name: str = "genesis.librdkafka") -> None:
         self._log = logging.getLogger(name)
 
     def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, text)
+        if len(args) == 3 and args[0] == "OFFSET":
+            warning = retention_warning(str(args[2]))
+            if warning:
+                log.warning(warning)
         self._log.debug(msg, *args)
 
 
+_RESET = re.compile(
+    r"(?P<where>\S+ \[\d+\]): offset reset \(at offset (?P<at>[^ )]+).*? to offset (?P<to>[A-Z]+|-?\d+)"
+)
+
+
+def retention_warning(text: str) -> str | None:
+    """What to tell the user of librdkafka's log ``text``, when it reports an offset reset because
+    the offset was out of range (deleted by retention, or the topic recreated); else None."""
+    if "Offset out of range" not in text:
+        return None
+    found = _RESET.search(text)
+    where, at, to = (found["where"], found["at"], found["to"]) if found else ("a partition", "?", "")
+    went_on = {"BEGINNING": "the oldest alert Kafka still holds", "END": "the end of the partition"}.get(
+        to, f"offset {to}" if to else "another offset"
+    )
+    return (
+        f"{where}: offset {at}, where this reader was, is no longer in Kafka (deleted by the topic's retention, "
+        f"or the topic was recreated); reading goes on at {went_on}, so the alerts in between were never "
+        "delivered to this reader. Read faster (fields=, gs.Pool) or ask for a longer retention.ms on the topic."
+    )
+
+
 _librdkafka_log = LibrdkafkaLog()
+
+#: connection failures that are an answer (no listener, no such host), not a slow or lossy network
+_DEFINITE = ("Connection refused", "Failed to resolve", "Name or service not known", "nodename nor servname")
+#: the default connect timeout; with it, brokers that all refuse fail the open after FAST_FAIL seconds
+CONNECT_TIMEOUT = 30.0
+FAST_FAIL = 2.5
+#: how long a topic missing from the metadata is asked for again before it counts as unknown: each
+#: broker applies the cluster's metadata by itself, and one may not know a topic created a moment ago
+TOPIC_SETTLE = 2.0
 
 #: a single alert can be ~100 KB (LSST estimates 82 KB) and a message may hold several
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -91,9 +143,9 @@ def translate(
     ``trust`` (see :func:`trust_of`) is named in TLS errors, ``group`` in group authorization errors.
     """
     if isinstance(err, KafkaException):
-        err = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
-        if err is None:
+        if not (err.args and isinstance(err.args[0], KafkaError)):
             return errors.BrokerError(f"Kafka error{context}", brokers=brokers)
+        err = err.args[0]
     code, text = err.code(), err.str()
     where = f" (brokers {brokers})" if brokers else ""
     if _is_tls_failure(code, text):
@@ -112,7 +164,8 @@ def translate(
         )
     if code in _UNKNOWN_TOPIC:
         return errors.UnknownTopicError(
-            f"topic {topic!r} does not exist{where}{context}. List topics with: genesis topics kafka://{brokers or 'HOST'}/",
+            f"topic {topic!r} does not exist{where}{context}. "
+            f"List topics with: genesis topics kafka://{brokers or 'HOST'}/",
             topic=topic or "",
             brokers=brokers,
         )
@@ -158,12 +211,37 @@ class ErrorLog:
         #: the CA trusted, in words, for TLS errors, and librdkafka's security.protocol (set by base_config)
         self.trust: str | None = None
         self.protocol = "PLAINTEXT"
+        #: when librdkafka first said every broker is down, and whether each connection failure
+        #: since was a definite answer (refused, or a host that does not resolve) rather than silence
+        self.all_down_since: float | None = None
+        self.refused_only = True
+        self.refusals: list[str] = []
 
     def __call__(self, err: KafkaError) -> None:
         self.last = err
-        if err.fatal() or err.code() in _AUTHENTICATION or _is_tls_failure(err.code(), err.str()):
+        code, text = err.code(), err.str()
+        if err.fatal() or code in _AUTHENTICATION or _is_tls_failure(code, text):
             self.fatal = err
-        log.debug("librdkafka: %s", err.str())
+        if code == KafkaError._ALL_BROKERS_DOWN:
+            if self.all_down_since is None:
+                self.all_down_since = time.monotonic()
+        elif code in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            if any(word in text for word in _DEFINITE):
+                self.refusals = [*self.refusals[-4:], text]
+            else:
+                self.refused_only = False
+        log.debug("librdkafka: %s", text)
+
+    def refused_everywhere(self, for_at_least: float) -> bool:
+        """Whether every bootstrap broker has refused (or failed to resolve) for ``for_at_least`` s:
+        the answer is known, waiting out the connect timeout would change nothing."""
+        since = self.all_down_since
+        return (
+            since is not None
+            and self.refused_only
+            and bool(self.refusals)
+            and (time.monotonic() - since >= for_at_least)
+        )
 
     def raise_fatal(self) -> None:
         if self.fatal is not None:
@@ -171,7 +249,11 @@ class ErrorLog:
 
 
 def base_config(
-    spec: StreamSpec, *, auth: Any = None, error_log: ErrorLog | None = None, config: Mapping[str, Any] | None = None
+    spec: StreamSpec,
+    *,
+    auth: Credentials = None,
+    error_log: ErrorLog | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Settings common to consumers, producers and admin clients; ``config`` overrides them."""
     conf: dict[str, Any] = {
@@ -191,7 +273,65 @@ def base_config(
     return conf
 
 
-def resolve_auth(auth: Any, spec: StreamSpec) -> Any:
+ClientT = TypeVar("ClientT", Consumer, Producer, AdminClient)
+
+
+def _client(
+    kind: type[ClientT],
+    spec: StreamSpec,
+    auth: Credentials,
+    error_log: ErrorLog | None,
+    settings: Mapping[str, Any],
+    config: Mapping[str, Any] | None,
+) -> ClientT:
+    """A client of ``kind`` with the base settings, then genesis' ``settings``, then the user's ``config``."""
+    log_to = error_log or ErrorLog(spec.bootstrap_servers)
+    conf = base_config(spec, auth=auth, error_log=log_to, config={**settings, **(config or {})})
+    try:
+        return kind(conf)
+    except KafkaException as exc:
+        raise errors.ConfigError(f"librdkafka refused the configuration: {exc.args[0].str()}") from None
+
+
+def new_consumer(
+    spec: StreamSpec,
+    *,
+    group: str,
+    auth: Credentials = None,
+    error_log: ErrorLog | None = None,
+    settings: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Consumer:
+    """A consumer of ``group`` that never commits on its own; ``settings`` are genesis' own for this
+    use, ``config`` the user's librdkafka properties (applied last)."""
+    own = {"group.id": group, "enable.auto.commit": False, **(settings or {})}
+    return _client(Consumer, spec, auth, error_log, own, config)
+
+
+def new_producer(
+    spec: StreamSpec,
+    *,
+    auth: Credentials = None,
+    error_log: ErrorLog | None = None,
+    settings: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Producer:
+    """A producer; ``settings`` and ``config`` as for :func:`new_consumer`."""
+    return _client(Producer, spec, auth, error_log, settings or {}, config)
+
+
+def new_admin(
+    spec: StreamSpec,
+    *,
+    auth: Credentials = None,
+    error_log: ErrorLog | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> AdminClient:
+    """An admin client (topics, configs, ACLs, group offsets)."""
+    return _client(AdminClient, spec, auth, error_log, {}, config)
+
+
+def resolve_auth(auth: Credentials, spec: StreamSpec) -> Credentials:
     """The credentials a client of ``spec`` will use: ``auth`` if given, else those of the
     environment or the credentials file (``None`` when there are none)."""
     if auth is not None:
@@ -201,7 +341,7 @@ def resolve_auth(auth: Any, spec: StreamSpec) -> Any:
     return _auth.lookup(spec)
 
 
-def auth_config(auth: Any, spec: StreamSpec) -> dict[str, Any]:
+def auth_config(auth: Credentials, spec: StreamSpec) -> dict[str, Any]:
     """librdkafka security settings from ``auth`` (a mapping of librdkafka properties,
     or an object with ``librdkafka_config()``)."""
     if auth is None:
@@ -216,12 +356,20 @@ def auth_config(auth: Any, spec: StreamSpec) -> dict[str, Any]:
     raise errors.ConfigError(f"auth must be a genesis.Auth or a dict of librdkafka settings, not {type(auth).__name__}")
 
 
-def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorLog, connect_timeout: float) -> Any:
+def connect(
+    list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorLog, connect_timeout: float | None
+) -> Any:
     """Fetch cluster metadata within ``connect_timeout`` seconds, or raise the error that explains why not.
 
-    Also checks that every (non-pattern) topic of the URL exists, and lists similar
-    names when one does not.
+    With the default (``None``: :data:`CONNECT_TIMEOUT`), brokers that all refuse the connection
+    or do not resolve raise :class:`~genesis.errors.BrokerUnreachableError` after
+    :data:`FAST_FAIL` seconds (the answer is known); a timeout given explicitly is waited out in
+    full, as is a network that is only slow. Also checks that every (non-pattern) topic of the
+    URL exists, and lists similar names when one does not.
     """
+    fail_fast = connect_timeout is None
+    if connect_timeout is None:
+        connect_timeout = CONNECT_TIMEOUT
     deadline = time.monotonic() + connect_timeout
     # librdkafka hands errors (a refused login, a failed TLS handshake) to error_cb only while the
     # client is polled; list_topics alone does not, so poll the client the bound method belongs to
@@ -231,6 +379,13 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
         if poll is not None:
             poll(0)
         error_log.raise_fatal()
+        if fail_fast and error_log.refused_everywhere(FAST_FAIL):
+            raise errors.BrokerUnreachableError(
+                f"no broker of {spec.bootstrap_servers} can be reached: {error_log.refusals[-1]}. "
+                "Check the host and port in the URL and that the cluster is running (for a local cluster: "
+                "genesis cluster status); `genesis doctor URL` checks each step.",
+                brokers=spec.bootstrap_servers,
+            )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             cause = f": last error: {error_log.last.str()}" if error_log.last else ""
@@ -246,7 +401,7 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
                 brokers=spec.bootstrap_servers,
             )
         try:
-            metadata = list_topics(timeout=min(1.0, remaining))
+            metadata = list_topics(timeout=min(0.5 if fail_fast else 1.0, remaining))
         except KafkaException as exc:
             code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
             if code not in _UNREACHABLE:
@@ -259,6 +414,8 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
             # a listing of all topics leaves out those the user may not describe; asked by name,
             # the broker says TOPIC_AUTHORIZATION_FAILED (for a topic that does not exist, too)
             meta = _topic_metadata(list_topics, topic, error_log, deadline)
+            if meta is not None and meta.error is None:
+                metadata.topics[topic] = meta  # callers look their topics up in what is returned
         if meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC):
             existing = sorted(t for t in metadata.topics if not t.startswith("__"))
             similar = difflib.get_close_matches(topic, existing, n=3, cutoff=0.5)
@@ -279,8 +436,15 @@ def connect(list_topics: Callable[..., Any], spec: StreamSpec, error_log: ErrorL
 
 
 def _topic_metadata(list_topics: Callable[..., Any], topic: str, error_log: ErrorLog, deadline: float) -> Any:
-    """The metadata of one topic asked by name (``None`` if the broker does not answer in time)."""
-    try:
-        return list_topics(topic, timeout=max(1.0, deadline - time.monotonic())).topics.get(topic)
-    except KafkaException as exc:
-        raise translate(exc, brokers=error_log.brokers, topic=topic, trust=error_log.trust) from None
+    """The metadata of one topic asked by name (``None`` if the broker does not answer in time), asked
+    again for up to :data:`TOPIC_SETTLE` s while the broker says it does not exist."""
+    settled = min(deadline, time.monotonic() + TOPIC_SETTLE)
+    while True:
+        try:
+            meta = list_topics(topic, timeout=max(1.0, deadline - time.monotonic())).topics.get(topic)
+        except KafkaException as exc:
+            raise translate(exc, brokers=error_log.brokers, topic=topic, trust=error_log.trust) from None
+        unknown = meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC)
+        if not unknown or time.monotonic() >= settled:
+            return meta
+        time.sleep(0.2)

@@ -87,7 +87,3 @@ class OffsetTracker:
     def watermarks(self) -> dict[TopicPartition, int]:
         """Current done positions (for stats and tests)."""
         return {tp: p.watermark for tp, p in self._parts.items() if p.watermark is not None}
-
-    def in_flight(self) -> int:
-        """How many fetched messages are not done yet."""
-        return sum(len(p.pending) for p in self._parts.values())

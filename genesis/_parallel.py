@@ -16,14 +16,31 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterator
+from typing import Any, Protocol
 
 from .errors import ConfigError
 
 #: how long one wait on a worker result may block before the pool's health is checked
 _SLICE = 0.5
+
+
+class ApplyPool(Protocol):
+    """A pool with ``apply_async`` (``gs.Pool``, ``multiprocessing.Pool``)."""
+
+    def apply_async(self, func: Callable[..., Any], args: tuple[Any, ...] = ...) -> Any: ...
+
+
+class SubmitPool(Protocol):
+    """A pool with ``submit`` (``concurrent.futures.ProcessPoolExecutor``)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]: ...
+
+
+#: what ``stream(pool=...)`` accepts
+PoolLike = ApplyPool | SubmitPool
 
 
 class WorkerLost(RuntimeError):
@@ -49,6 +66,9 @@ def exit_with_parent(on_orphaned: Callable[[], None] | None = None, grace: float
 def _init_worker() -> None:
     # Ctrl-C belongs to the parent: it closes the stream and the pool; workers just go.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Pool.terminate() ends workers with SIGTERM: a handler forked from the parent (an
+    # application's, a test runner's) must not turn that into Python code a stuck worker never runs
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     exit_with_parent()
 
 
@@ -76,7 +96,7 @@ class Pool:
     @property
     def pids(self) -> list[int]:
         """Process ids of the current workers."""
-        return [p.pid for p in self._pool._pool]
+        return [p.pid for p in _workers(self._pool) if p.pid is not None]
 
     def apply_async(self, func: Callable[..., Any], args: tuple = ()) -> Any:
         return self._pool.apply_async(func, args)
@@ -89,14 +109,19 @@ class Pool:
         self._pool.terminate()
         self._pool.join()
 
-    def __enter__(self) -> "Pool":
+    def __enter__(self) -> Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def pool_size(pool: Any) -> int:
+def _workers(pool: object) -> list[Any]:
+    """The worker processes of a ``multiprocessing.Pool`` (it has no public list of them)."""
+    return list(getattr(pool, "_pool", []))
+
+
+def pool_size(pool: PoolLike) -> int:
     """How many workers ``pool`` has (a guess of 4 for pools that do not say)."""
     for attr in ("processes", "_processes", "_max_workers"):
         n = getattr(pool, attr, None)
@@ -108,7 +133,7 @@ def pool_size(pool: Any) -> int:
 class Task:
     """One chunk of work in a pool; :meth:`result` waits for it, checking the pool meanwhile."""
 
-    def __init__(self, pool: Any, func: Callable[[Any], Any], chunk: Any) -> None:
+    def __init__(self, pool: PoolLike, func: Callable[[Any], Any], chunk: Any) -> None:
         self._mp = getattr(pool, "_pool", pool)  # gs.Pool wraps a multiprocessing.Pool
         if hasattr(pool, "apply_async"):
             self._handle: Any = pool.apply_async(func, (chunk,))

@@ -1,4 +1,4 @@
-"""Where genesis keeps its caches and finds the real alert packets."""
+"""Where genesis keeps its caches, and the source checkout it runs from."""
 
 from __future__ import annotations
 
@@ -17,18 +17,5 @@ def cache_dir() -> Path:
 
 
 def repo_root() -> Path:
-    """The source checkout genesis runs from (holds ``kafka/pom.xml``) when installed editable."""
+    """The source checkout genesis runs from when installed editable (an installed wheel: its site-packages)."""
     return _REPO
-
-
-def alert_data_dir() -> Path | None:
-    """The directory of real alert packets: ``$GENESIS_ALERTS``, else ``../shared/data`` beside the checkout.
-
-    ``None`` when neither exists (then the demo falls back to the simulator and says so).
-    """
-    env = os.environ.get("GENESIS_ALERTS")
-    if env:
-        path = Path(env).expanduser()
-        return path if path.is_dir() else None
-    path = _REPO.parent / "shared" / "data"
-    return path if path.is_dir() else None

@@ -1,4 +1,4 @@
-"""What happens to a packet that cannot be decoded: ``gs.open(..., errors=, quarantine=)``.
+"""What happens to a packet that cannot be decoded: ``gs.open(..., on_decode_error=, quarantine=)``.
 
 * ``"raise"`` (default): the stream raises :class:`~genesis.errors.DecodeError` naming
   topic, partition, offset and why; nothing from that message on is committed.
@@ -18,48 +18,50 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ._models import Metadata
 from .errors import ConfigError, DecodeError
 
 log = logging.getLogger("genesis")
 
 #: ``policy(meta, raw_bytes, error)``, called for each undecodable packet
-Policy = Callable[[Any, "bytes | None", DecodeError], None]
+Policy = Callable[[Metadata, "bytes | None", DecodeError], None]
 
 _CHOICES = "'raise', 'skip', 'quarantine' or a function f(meta, raw_bytes, error)"
 
 
-def decode_error_policy(errors: str | Callable[..., Any], quarantine: str | Path | None) -> Policy | None:
-    """The handler for undecodable packets, or ``None`` for ``errors="raise"`` (the default)."""
-    if quarantine is not None and errors != "quarantine":
+def decode_error_policy(choice: str | Policy, quarantine: str | Path | None) -> Policy | None:
+    """The handler for undecodable packets, or ``None`` for ``"raise"`` (the default)."""
+    if quarantine is not None and choice != "quarantine":
         raise ConfigError(
-            f"quarantine={str(quarantine)!r} is used only with errors='quarantine' (errors is {errors!r})"
+            f"quarantine={str(quarantine)!r} is used only with on_decode_error='quarantine' (it is {choice!r})"
         )
-    if callable(errors):
-        return errors
-    if errors == "raise":
+    if callable(choice):
+        return choice
+    if choice == "raise":
         return None
-    if errors == "skip":
+    if choice == "skip":
         return skip
-    if errors == "quarantine":
+    if choice == "quarantine":
         if quarantine is None or str(quarantine) == "":
             raise ConfigError(
-                "errors='quarantine' needs quarantine=: a directory or a kafka:// URL of a dead-letter topic"
+                "on_decode_error='quarantine' needs quarantine=: a directory or a kafka:// URL of a dead-letter topic"
             )
         if str(quarantine).startswith("kafka://"):
             return TopicQuarantine(str(quarantine))
         return DirectoryQuarantine(Path(quarantine))
-    raise ConfigError(f"errors={errors!r} is not understood: use {_CHOICES}")
+    raise ConfigError(f"on_decode_error={choice!r} is not understood: use {_CHOICES}")
 
 
-def skip(meta: Any, value: bytes | None, error: DecodeError) -> None:
-    """``errors="skip"``: log the packet's position and why it was skipped."""
+def skip(meta: Metadata, value: bytes | None, error: DecodeError) -> None:
+    """``on_decode_error="skip"``: log the packet's position and why it was skipped."""
     log.warning("skipped an undecodable packet at %s: %s", error.where, error.reason)
 
 
-def record(meta: Any, error: DecodeError) -> dict[str, Any]:
+def record(meta: Metadata, error: DecodeError) -> dict[str, Any]:
     """Where the packet came from and why it failed, as JSON-ready values."""
     return {
         "topic": meta.topic,
@@ -72,6 +74,12 @@ def record(meta: Any, error: DecodeError) -> dict[str, Any]:
         "error_type": type(error).__name__,
         "quarantined_at": time.time(),
     }
+
+
+def quarantine_headers(meta: Metadata, error: DecodeError) -> list[tuple[str, str | bytes | None]]:
+    """The packet's own headers, then ``genesis.<field>`` for where it came from and why it failed."""
+    added = [(f"genesis.{k}", str(v).encode()) for k, v in record(meta, error).items() if k not in ("headers", "key")]
+    return [*meta.headers, *added]
 
 
 class DirectoryQuarantine:
@@ -87,7 +95,7 @@ class DirectoryQuarantine:
             raise ConfigError(f"cannot use {path} as the quarantine directory: {exc}") from None
         self.path = path
 
-    def __call__(self, meta: Any, value: bytes | None, error: DecodeError) -> None:
+    def __call__(self, meta: Metadata, value: bytes | None, error: DecodeError) -> None:
         name = f"{meta.topic}-{meta.partition}-{meta.offset}"  # topic names may hold dots: no with_suffix
         (self.path / f"{name}.bin").write_bytes(value or b"")
         (self.path / f"{name}.json").write_text(json.dumps(record(meta, error), indent=1))
@@ -103,14 +111,13 @@ class TopicQuarantine:
     """
 
     def __init__(self, url: str) -> None:
-        from .streaming import open as gs_open
+        from ._producer import Writer
+        from ._urls import parse_url
 
         self.url = url
-        self.writer = gs_open(url, "w")
+        self.writer = Writer(parse_url(url))
 
-    def __call__(self, meta: Any, value: bytes | None, error: DecodeError) -> None:
-        info = record(meta, error)
-        added = [(f"genesis.{k}", str(v).encode()) for k, v in info.items() if k not in ("headers", "key")]
-        self.writer.write(value or b"", key=meta.key, headers=list(meta.headers) + added)
+    def __call__(self, meta: Metadata, value: bytes | None, error: DecodeError) -> None:
+        self.writer.write(value or b"", key=meta.key, headers=quarantine_headers(meta, error))
         self.writer.flush()
         log.warning("quarantined an undecodable packet at %s to %s: %s", error.where, self.url, error.reason)

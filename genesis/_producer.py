@@ -9,14 +9,37 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 from . import errors
 from ._codecs import encode_container, encode_wire
-from ._kafka import MAX_MESSAGE_BYTES, ErrorLog, base_config, connect, translate
+from ._kafka import MAX_MESSAGE_BYTES, Credentials, ErrorLog, connect, new_producer, translate
 from ._urls import StreamSpec
+
+
+def encode_alerts(alerts: Any, schema: Any = None, schema_id: int | None = None) -> bytes:
+    """One message of ``alerts`` (a dict or a list of them; bytes pass as they are): an Avro container
+    with ``schema``, the Confluent wire format with ``schema_id`` (one alert), or JSON without a schema."""
+    if isinstance(alerts, (bytes, bytearray, memoryview)):
+        return bytes(alerts)
+    if schema is not None:
+        if schema_id is not None:
+            if isinstance(alerts, list):
+                if len(alerts) != 1:
+                    raise errors.ConfigError(
+                        f"the Confluent wire format holds one alert per message, not {len(alerts)}; "
+                        "write them one by one, or without schema_id= as an Avro container"
+                    )
+                alerts = alerts[0]
+            return encode_wire(alerts, schema, schema_id)
+        return encode_container(alerts, schema)
+    try:
+        return json.dumps(alerts).encode()
+    except TypeError as exc:
+        raise errors.ConfigError(f"cannot write this alert as JSON ({exc}); pass schema= to write Avro") from None
 
 
 class Writer:
@@ -35,9 +58,9 @@ class Writer:
         schema: Any = None,
         schema_id: int | None = None,
         schema_registry: str | None = None,
-        connect_timeout: float = 30,
+        connect_timeout: float | None = None,
         config: Mapping[str, Any] | None = None,
-        auth: Any = None,
+        auth: Credentials = None,
     ) -> None:
         if len(spec.topics) != 1 or spec.topics[0].startswith("^"):
             raise errors.ConfigError(f"a writer needs exactly one topic (not a pattern) in the URL, got {spec.url()}")
@@ -48,15 +71,18 @@ class Writer:
         if schema_registry is not None and schema_id is None:
             if schema is None:
                 raise errors.ConfigError("schema_registry= needs schema= to register")
-            from ._schemas import SchemaRegistry
+            from ._codecs import SchemaRegistry
 
             self.schema_id = SchemaRegistry(schema_registry).register(f"{self.topic}-value", schema)
         self._failures: list[errors.DeliveryError] = []
         self.delivered = 0
         self._errors = ErrorLog(spec.bootstrap_servers)
-        conf = base_config(spec, auth=auth, error_log=self._errors)
-        conf.update(
-            {
+        self._producer = new_producer(
+            spec,
+            auth=auth,
+            error_log=self._errors,
+            config=config,
+            settings={
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 5,
@@ -64,41 +90,38 @@ class Writer:
                 "message.max.bytes": MAX_MESSAGE_BYTES,
                 "queue.buffering.max.kbytes": 512 * 1024,
                 "delivery.timeout.ms": 120000,
-            }
+            },
         )
-        conf.update(config or {})
-        try:
-            self._producer = Producer(conf)
-        except KafkaException as exc:
-            raise errors.ConfigError(f"librdkafka refused the configuration: {exc.args[0].str()}") from None
         connect(self._producer.list_topics, spec, self._errors, connect_timeout)
         self._closed = False
 
     def encode(self, alert: Any) -> bytes:
         """The bytes ``write(alert)`` would send."""
-        if isinstance(alert, (bytes, bytearray, memoryview)):
-            return bytes(alert)
-        if self.schema is not None:
-            if self.schema_id is not None:
-                return encode_wire(alert, self.schema, self.schema_id)
-            return encode_container(alert, self.schema)
-        try:
-            return json.dumps(alert).encode()
-        except TypeError as exc:
-            raise errors.ConfigError(f"cannot write this alert as JSON ({exc}); pass schema= to write Avro") from None
+        return encode_alerts(alert, self.schema, self.schema_id)
 
     def write(
         self,
         alert: Any,
         key: bytes | str | None = None,
-        headers: Mapping[str, bytes | str] | list[tuple[str, bytes]] | None = None,
+        headers: Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None = None,
+        partition: int | None = None,
     ) -> None:
-        """Queue one alert (dict or bytes) for delivery; raises if an earlier delivery failed."""
+        """Queue one alert (dict or bytes) for delivery, to ``partition`` if given (else librdkafka's
+        partitioner picks: by key, or sticky batches); raises if an earlier delivery failed."""
         self._raise_failures()
         value = self.encode(alert)
+        if headers is not None and not isinstance(headers, (list, dict)):  # librdkafka takes these two
+            headers = dict(headers) if isinstance(headers, Mapping) else list(headers)
         while True:
             try:
-                self._producer.produce(self.topic, value, key, headers=headers, on_delivery=self._delivered)
+                self._producer.produce(
+                    self.topic,
+                    value,
+                    key,
+                    partition=-1 if partition is None else partition,  # -1: librdkafka chooses
+                    headers=headers,
+                    on_delivery=self._delivered,
+                )
                 break
             except BufferError:  # local queue full: let librdkafka send, then retry
                 self._producer.poll(0.05)
@@ -139,7 +162,7 @@ class Writer:
             self._closed = True
             self.flush()
 
-    def __enter__(self) -> "Writer":
+    def __enter__(self) -> Writer:
         return self
 
     def __exit__(self, exc_type: Any, *exc: object) -> None:

@@ -30,6 +30,7 @@ class ProgressBar:
             self._flush(now)
 
     def _flush(self, now: float) -> None:
+        assert self._bar is not None  # only an enabled bar has pending updates
         self._bar.update(self._pending)
         self._pending = 0
         self._flushed = now

@@ -1,12 +1,12 @@
-"""The loop every alert stream shares: fetch, decode and filter, hand over, account.
+"""The alert stream: fetch, decode and filter, hand over, account, commit.
 
-:class:`AlertStream` turns batches of raw messages (from Kafka in
-:mod:`genesis._consumer`, from files in :mod:`genesis._archive`) into the
-generator users iterate: ``stream(timeout=, limit=, progress=, filter=, pool=,
-until_eos=, metadata=)``. Decoding and filtering run inline or in pool workers
-(:class:`_Pipeline`); each message is marked done in the offset tracker only
-once every alert it holds was handed over, which is what makes commits
-at-least-once.
+:class:`Stream` turns the messages of a :class:`~genesis._sources.Source` (a Kafka
+consumer group, or a ``file://`` archive) into the generator users iterate:
+``stream(timeout=, limit=, progress=, filter=, pool=, until_eos=, metadata=)``. It
+owns all of a stream's state: the buffer of fetched messages, the assignment
+generation of every partition, the offset tracker, the counters and the pool
+pipeline. Each message is marked done in the tracker only once every alert it holds
+was handed over, and ``commit()`` never goes past that: at-least-once, always.
 """
 
 from __future__ import annotations
@@ -15,121 +15,91 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import Any
 
 from . import errors
+from ._codecs import MessageDecoder
+from ._fields import check_fields
+from ._models import Metadata, Processed, Stats
 from ._offsets import OffsetTracker
-from ._parallel import Task, WorkerLost, pool_size
-from ._processing import Outcome, Processor, load_outcomes
+from ._parallel import PoolLike
+from ._pipeline import Pipeline
+from ._policies import Policy
+from ._processing import Filter, Processor
 from ._progress import ProgressBar
+from ._sources import Message, Source, TopicPartition
+from ._urls import StreamSpec
 
 log = logging.getLogger("genesis")
 
 
-@dataclass(frozen=True, slots=True)
-class Metadata:
-    """Where an alert came from (``stream(metadata=True)`` yields ``(idx, alert, meta)``)."""
+class Stream:
+    """An open alert stream; iterate ``stream(...)`` (or the stream itself) for ``(idx, alert)``.
 
-    topic: str
-    partition: int
-    offset: int
-    timestamp: datetime | None
-    key: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    #: the message's bytes as received (to archive or forward an alert unchanged)
-    value: bytes | None = None
-
-
-@dataclass
-class Stats:
-    """Counters of a stream: messages received, alerts processed, yielded, filtered out, skipped."""
-
-    received: int = 0
-    alerts: int = 0
-    yielded: int = 0
-    filtered: int = 0
-    skipped: int = 0
-    bytes: int = 0
-    lag: dict[tuple[str, int], int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Message:
-    """A fetched message on its way to the user, with the cursor of its next record."""
-
-    tp: tuple[str, int]
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int | None
-    headers: Any
-    outcome: Outcome | None = None
-    processor: Processor | None = None
-    generation: int = 0
-    cursor: int = 0
-    kept_pos: int = 0
-
-    @property
-    def raw(self) -> tuple[bytes | None, bytes | None]:
-        return self.key, self.value
-
-    def metadata(self) -> Metadata:
-        ts = (
-            datetime.fromtimestamp(self.timestamp / 1000, tz=timezone.utc)
-            if self.timestamp and self.timestamp > 0
-            else None
-        )
-        return Metadata(self.tp[0], self.tp[1], self.offset, ts, self.key, tuple(self.headers or ()), self.value)
-
-
-class AlertStream:
-    """The generator machinery of a stream; subclasses provide the messages.
-
-    Hooks: ``_fetch()`` returns the next batch of :class:`_Message` (empty when none
-    arrived in a short while), ``_caught_up()`` says whether every source is at its
-    end, ``_idle_for(last)`` how long the stream has waited for a message, and
-    ``_backlog()`` how many messages remain (for the progress bar).
+    Made by :func:`genesis.streaming.open`; use it as a context manager so the source
+    is closed (and offsets marked by ``commit()`` flushed) also when the loop fails.
     """
 
     def __init__(
-        self, decoder: Any, errors_policy: Callable[[Metadata, bytes | None, errors.DecodeError], None] | None
+        self, spec: StreamSpec, source: Source, decoder: MessageDecoder, on_decode_error: Policy | None
     ) -> None:
+        self.spec = spec
+        self._source = source
         self._decoder = decoder
-        self._on_decode_error = errors_policy
+        self._on_decode_error = on_decode_error
         self._tracker = OffsetTracker()
-        self._buffer: deque[_Message] = deque()
-        self._generation: dict[tuple[str, int], int] = {}
+        self._buffer: deque[Message] = deque()
+        #: per partition, how many times it was assigned or taken away: a message fetched under an
+        #: earlier value belongs to an assignment that ended, and is dropped
+        self._generation: dict[TopicPartition, int] = {}
         self._idx = 0
         self._stop = threading.Event()
+        #: held by the thread running the stream, except while the user holds an alert (the
+        #: generator suspended at a yield): a source may then keep the consumer in its group
+        self.owner = threading.RLock()
         self._closed = False
         self._stats = Stats()
+        #: True: when partitions are revoked, commit everything handed over so far, as ``commit()`` would.
+        #: Right only for loops that finish each alert before asking for the next (revocation happens
+        #: while the stream fetches, i.e. between alerts), as :func:`genesis.scaleout.run_group` does.
+        self.commit_on_revoke = False
+        source.bind(self)
 
+    # ------------------------------------------------------------------ what the user reads
     @property
-    def decoder(self) -> Any:
+    def decoder(self) -> MessageDecoder:
         """What turns a message into alerts (``decode(value, key) -> list``); replace it to read a
         format of your own. It runs in the pool workers too, so it must be picklable."""
         return self._decoder
 
     @decoder.setter
-    def decoder(self, decoder: Any) -> None:
+    def decoder(self, decoder: MessageDecoder) -> None:
         self._decoder = decoder
 
-    def _fetch(self) -> list[_Message]:
-        raise NotImplementedError
+    @property
+    def group(self) -> str | None:
+        """The consumer group id (``None`` for an archive)."""
+        return self._source.group
 
-    def _caught_up(self) -> bool:
-        raise NotImplementedError
+    @property
+    def stats(self) -> Stats:
+        """A snapshot of the counters (cheap); ``stream.lag()`` asks the brokers for the lag."""
+        return replace(self._stats, assigned_at=self._source.assigned_at, _lag=self.lag)
 
-    def _idle_for(self, last_message: float) -> float:
-        return time.monotonic() - last_message
+    def lag(self) -> dict[TopicPartition, int]:
+        """Per assigned partition, the messages not fetched yet (one broker query per partition)."""
+        with self.owner:
+            return self._source.lag()
 
-    def _backlog(self) -> int:
-        return 0
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        """The (topic, partition) pairs this stream currently reads."""
+        return self._source.assignment
 
     # ------------------------------------------------------------------ iteration
-    def __iter__(self) -> Iterator[tuple[int, Any]]:
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return self()
 
     def __call__(
@@ -137,11 +107,12 @@ class AlertStream:
         timeout: float | None = None,
         limit: int | None = None,
         progress: bool = False,
-        filter: Callable[[dict], Any] | None = None,
-        pool: Any = None,
+        filter: Filter | None = None,
+        pool: PoolLike | None = None,
         until_eos: bool = False,
         metadata: bool = False,
-    ) -> Iterator[tuple]:
+        fields: Iterable[str] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
         """Yield ``(idx, alert)`` (or ``(idx, alert, meta)`` with ``metadata=True``).
 
         timeout:   stop after this many seconds without a new message (the clock starts
@@ -150,12 +121,41 @@ class AlertStream:
                    stays for the next call on this stream.
         progress:  show a progress bar (terminal or notebook).
         filter:    ``filter(alert)`` returns None/False to drop the alert, True to keep
-                   it, anything else to yield that instead.
+                   it, anything else to yield that instead. A :class:`genesis.Filter`
+                   declares the fields it reads: alerts are decoded only that far for it.
         pool:      decode and filter in these worker processes (``gs.Pool(n)``,
                    ``multiprocessing.Pool``, ``ProcessPoolExecutor``).
-        until_eos: stop once caught up with the end of every assigned partition.
+        until_eos: stop once caught up with the end of every assigned partition (always
+                   on for an archive, which has an end).
+        fields:    the top-level fields each yielded alert holds (e.g. ``("objectId",
+                   "candidate")``); an alert is decoded only as far as the last of them.
         ``idx`` counts every alert this stream processed, filtered-out ones included.
         """
+        self._check(timeout, limit, filter)
+        processor = Processor(self._decoder, filter, check_fields(fields))
+        hand_out = self._with_metadata if metadata else self._alerts
+        return self._run(timeout, limit, progress, processor, pool, until_eos or self._source.bounded, hand_out)
+
+    def outcomes(
+        self,
+        timeout: float | None = None,
+        limit: int | None = None,
+        filter: Filter | None = None,
+        pool: PoolLike | None = None,
+        until_eos: bool = False,
+    ) -> Iterator[Processed]:
+        """Yield every message as a whole once it was processed: a :class:`~genesis.Processed`.
+
+        For tools that act per message rather than per alert, as the exactly-once pipe
+        (:func:`genesis.pipe`) does: it forwards a message whose alerts all passed unchanged
+        byte for byte. ``limit`` counts messages; the other options are those of ``stream(...)``.
+        A message is yielded after it counts as handed over: ``commit()`` then covers it.
+        """
+        self._check(timeout, limit, filter)
+        processor = Processor(self._decoder, filter, mark_unchanged=True)
+        return self._run(timeout, limit, False, processor, pool, until_eos or self._source.bounded, self._processed)
+
+    def _check(self, timeout: float | None, limit: int | None, filter: Filter | None) -> None:
         if self._closed:
             raise errors.ConfigError("this stream is closed; open a new one with gs.open(...)")
         for name, value in (("timeout", timeout), ("limit", limit)):
@@ -163,7 +163,6 @@ class AlertStream:
                 raise errors.ConfigError(f"{name} must be a non-negative number or None, not {value!r}")
         if filter is not None and not callable(filter):
             raise errors.ConfigError(f"filter must be a function taking an alert, not {type(filter).__name__}")
-        return self._run(timeout, limit, progress, Processor(self._decoder, filter), pool, until_eos, metadata)
 
     def _run(
         self,
@@ -171,40 +170,48 @@ class AlertStream:
         limit: int | None,
         progress: bool,
         processor: Processor,
-        pool: Any,
+        pool: PoolLike | None,
         until_eos: bool,
-        metadata: bool,
-    ) -> Iterator[tuple]:
+        hand_out: Callable[[Message, ProgressBar], Iterator[Any]],
+    ) -> Iterator[Any]:
         self._stop.clear()
         bar = ProgressBar(progress, total=limit)
-        pipeline = _Pipeline(pool, processor) if pool is not None else None
+        pipeline = Pipeline(pool, processor) if pool is not None else None
         yielded = 0
-        last_message = time.monotonic()
+        last_message = time.monotonic()  # the idle clock of timeout= (the user's time does not count)
+        owner = self.owner
+        owner.acquire()
         try:
             while not self._stop.is_set():
                 while self._buffer and not self._stop.is_set():  # stop() ends the loop after this alert
                     if limit is not None and yielded >= limit:
                         return
                     msg = self._buffer[0]
-                    if msg.outcome is None or msg.processor.filter is not processor.filter:
+                    if msg.outcome is None or msg.processor is None or not msg.processor.same_work(processor):
                         self._reprocess(msg, processor)
-                    for value in self._hand_out(msg, bar):
+                    for item in hand_out(msg, bar):
                         yielded += 1
-                        yield (self._idx - 1, value, msg.metadata()) if metadata else (self._idx - 1, value)
+                        owner.release()
+                        try:
+                            yield item
+                        finally:
+                            owner.acquire()
+                        self._source.handed_back()
+                        last_message = max(last_message, time.monotonic())
                         if (limit is not None and yielded >= limit) or self._stop.is_set():
                             break
                 if limit is not None and yielded >= limit:
                     return
-                if until_eos and self._caught_up() and not self._buffer and (pipeline is None or not pipeline.busy):
+                idle = pipeline is None or not pipeline.busy
+                if until_eos and idle and not self._buffer and self._source.caught_up():
                     return
-                if timeout is not None and self._idle_for(last_message) >= timeout:
-                    if pipeline is None or not pipeline.busy:
-                        return
+                if timeout is not None and idle and self._source.idle_for(last_message) >= timeout:
+                    return
                 fetched = self._fetch()
                 if fetched:
                     last_message = time.monotonic()
                     if until_eos and bar.total is None:
-                        bar.set_total(self._backlog() + self._stats.alerts)
+                        bar.set_total(self._source.backlog() + self._stats.alerts)
                 self._admit(pipeline.push(fetched) if pipeline is not None else fetched)
         except BaseException as exc:
             if pipeline is not None and not isinstance(exc, GeneratorExit):
@@ -213,29 +220,62 @@ class AlertStream:
                 self._admit(pipeline.abandon())
             raise
         finally:
-            if pipeline is not None:  # break / limit / the end: finished work is kept for the next call
-                self._admit(pipeline.drain())
-            bar.close()
+            try:
+                if pipeline is not None:  # break / limit / the end: finished work is kept for the next call
+                    self._admit(pipeline.drain())
+                bar.close()
+            finally:
+                owner.release()
 
-    def _admit(self, messages: list[_Message]) -> None:
+    def _fetch(self) -> list[Message]:
+        """The source's next messages, each counted and tracked once, under its partition's generation."""
+        fetched = self._source.fetch()
+        gen, tracker, stats = self._generation, self._tracker, self._stats
+        for msg in fetched:
+            msg.generation = gen.get(msg.tp, 0)
+            tracker.fetched(msg.tp, msg.offset)
+            stats.received += 1
+            stats.bytes += len(msg.value) if msg.value else 0
+        return fetched
+
+    def _admit(self, messages: list[Message]) -> None:
         """Queue messages for the user, except those of partitions revoked since they were fetched."""
         gen = self._generation
         self._buffer.extend(m for m in messages if gen.get(m.tp) == m.generation)
 
     @staticmethod
-    def _reprocess(msg: _Message, processor: Processor) -> None:
+    def _reprocess(msg: Message, processor: Processor) -> None:
         """(Re)decode and filter a message inline, e.g. one left over from a call with another filter."""
-        msg.outcome, msg.processor = processor.process(msg.key, msg.value), processor
-        msg.kept_pos = sum(1 for i, _ in msg.outcome.kept or () if i < msg.cursor)
+        msg.outcome, msg.processor, msg.alerts = processor.process(msg.key, msg.value), processor, None
+        msg.kept_at = sum(1 for i, _ in msg.outcome.kept if i < msg.cursor)
 
-    def _hand_out(self, msg: _Message, bar: ProgressBar) -> Iterator[Any]:
-        """Yield the kept alerts of the message at the buffer head, counting each record once."""
+    def _alerts(self, msg: Message, bar: ProgressBar) -> Iterator[tuple[int, Any]]:
+        for value in self._hand_out(msg, bar):
+            yield self._idx - 1, value
+
+    def _with_metadata(self, msg: Message, bar: ProgressBar) -> Iterator[tuple[int, Any, Metadata]]:
+        for value in self._hand_out(msg, bar):
+            yield self._idx - 1, value, _metadata(msg)
+
+    def _processed(self, msg: Message, bar: ProgressBar) -> Iterator[Processed]:
+        """The message at the buffer head as a whole, once every record of it is counted."""
         out = msg.outcome
+        assert out is not None and msg.processor is not None
+        for _ in self._hand_out(msg, bar, decode=False):
+            pass
+        if out.decode_error is None:  # (a skipped undecodable message yields nothing)
+            yield Processed(_metadata(msg), out.records, tuple(out.kept), msg.processor.decoded)
+
+    def _hand_out(self, msg: Message, bar: ProgressBar, decode: bool = True) -> Iterator[Any]:
+        """Yield the kept alerts of the message at the buffer head, counting each record once
+        (``decode=False``: what a worker sent, without decoding alerts it kept as decoded)."""
+        out = msg.outcome
+        assert out is not None  # processed before it reaches the head of the buffer
         if out.decode_error is not None:
             self._decode_failed(msg)
             return
-        kept = out.kept or []
-        while msg.cursor < out.n:
+        kept = out.kept
+        while msg.cursor < out.records:
             i = msg.cursor
             if out.filter_error is not None and i == out.failed_at:
                 self._filter_failed(msg)
@@ -243,128 +283,131 @@ class AlertStream:
             self._idx += 1
             self._stats.alerts += 1
             bar.update()
-            if msg.kept_pos < len(kept) and kept[msg.kept_pos][0] == i:
-                value = kept[msg.kept_pos][1]
-                msg.kept_pos += 1
-                if msg.cursor == out.n:
+            if msg.kept_at < len(kept) and kept[msg.kept_at][0] == i:
+                value = kept[msg.kept_at][1]
+                if value is None and decode:  # a pool worker kept it as decoded: decode it here
+                    value = self._decoded(msg)[i]
+                msg.kept_at += 1
+                if msg.cursor == out.records:
                     self._finish(msg)
                 self._stats.yielded += 1
                 yield value
             else:
                 self._stats.filtered += 1
-                if msg.cursor == out.n:
+                if msg.cursor == out.records:
                     self._finish(msg)
-        if out.n == 0:
+        if out.records == 0:
             self._finish(msg)
 
-    def _finish(self, msg: _Message) -> None:
+    @staticmethod
+    def _decoded(msg: Message) -> list[dict[str, Any]]:
+        if msg.alerts is None:
+            assert msg.processor is not None
+            msg.alerts = msg.processor.decoded(msg.key, msg.value)
+        return msg.alerts
+
+    def _finish(self, msg: Message) -> None:
         self._buffer.popleft()
         self._tracker.done(msg.tp, msg.offset)
 
-    def _decode_failed(self, msg: _Message) -> None:
+    def _decode_failed(self, msg: Message) -> None:
+        assert msg.outcome is not None and msg.outcome.decode_error is not None
         err = msg.outcome.decode_error.located(msg.tp[0], msg.tp[1], msg.offset)
         if self._on_decode_error is None:
             raise err
-        self._on_decode_error(msg.metadata(), msg.value, err)  # may raise to stop the stream
+        self._on_decode_error(_metadata(msg), msg.value, err)  # may raise to stop the stream
         self._stats.skipped += 1
         self._finish(msg)
 
-    def _filter_failed(self, msg: _Message) -> None:
+    @staticmethod
+    def _filter_failed(msg: Message) -> None:
         out = msg.outcome
+        assert out is not None
         exc = out.filter_error
         text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-        err = errors.FilterError(
+        topic, partition = msg.tp
+        raise errors.FilterError(
             f"the filter raised {text} on alert {out.failed_at} of the message at "
-            f"{msg.tp[0]}[{msg.tp[1]}]@{msg.offset}; nothing from this message on is committed.\n"
+            f"{topic}[{partition}]@{msg.offset}; nothing from this message on is committed.\n"
             f"{out.filter_traceback}",
-            topic=msg.tp[0],
-            partition=msg.tp[1],
+            topic=topic,
+            partition=partition,
             offset=msg.offset,
-        )
-        raise err from (exc if isinstance(exc, BaseException) else None)
+        ) from (exc if isinstance(exc, BaseException) else None)
 
+    # ------------------------------------------------------------------ the source's callbacks
+    def assigned(self, tps: Iterable[TopicPartition]) -> None:
+        """Partitions were assigned: messages fetched from now on belong to a new generation."""
+        for tp in tps:
+            self._generation[tp] = self._generation.get(tp, 0) + 1
+
+    def revoking(self, tps: set[TopicPartition]) -> None:
+        """Partitions go to another consumer: send what ``commit()`` marked for them, then forget them."""
+        if self.commit_on_revoke:
+            self._tracker.mark()
+        # a transaction commits everything produced so far: it must carry every partition's position
+        unsent = self._tracker.unsent(None if self._source.atomic_commits else tps)
+        if unsent:
+            try:
+                self._send(unsent, asynchronous=False)
+            except errors.GenesisError as exc:  # the alerts will be redelivered: duplicates, not loss
+                log.warning("could not commit offsets of revoked partitions: %s", exc)
+        self.lost(tps)
+
+    def lost(self, tps: set[TopicPartition]) -> None:
+        """Partitions already belong to someone else: drop their messages and bookkeeping."""
+        self._tracker.forget(tps)
+        self._buffer = deque(m for m in self._buffer if m.tp not in tps)
+        for tp in tps:
+            self._generation[tp] = self._generation.get(tp, 0) + 1
+
+    # ------------------------------------------------------------------ commits
+    def commit(self, asynchronous: bool = False) -> None:
+        """Remember, in Kafka, that every alert handed to you so far is processed.
+
+        Per partition the committed position is the one after the last alert that
+        was handed over (or dropped by the filter), never beyond; a message holding
+        several alerts counts once all of them were handed over. With
+        ``asynchronous=False`` (default) it returns when the brokers acknowledged it.
+        An archive has nothing to remember: there, ``commit()`` does nothing.
+        """
+        with self.owner:
+            unsent = self._tracker.mark()
+            if unsent:
+                self._send(unsent, asynchronous)
+
+    def _send(self, offsets: dict[TopicPartition, int], asynchronous: bool) -> None:
+        if self._source.commit(offsets, asynchronous):
+            self._tracker.sent(offsets)
+
+    # ------------------------------------------------------------------ control
     def stop(self) -> None:
         """End the running loop after the current alert; safe from another thread or a signal handler."""
         self._stop.set()
 
     def close(self) -> None:
-        self._closed = True
+        """Flush offsets marked by ``commit()`` (nothing else) and close the source."""
+        with self.owner:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                unsent = self._tracker.unsent()
+                if unsent:
+                    self._send(unsent, asynchronous=False)
+            finally:
+                self._source.close()
 
-    def __enter__(self) -> "AlertStream":
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        return f"<genesis Stream {self._source.describe()}{' closed' if self._closed else ''}>"
 
-class _Pipeline:
-    """Keeps pool workers busy: up to two fetched batches in flight while the user gets the previous one.
 
-    Messages leave the pipeline in the order they entered it, processed (``outcome``
-    set) or, when abandoned, unprocessed (``outcome`` None: processed again later).
-    Either way none is lost, which the offset tracker relies on: a fetched message
-    that never came back would hold its partition's commits back for good.
-    """
-
-    def __init__(self, pool: Any, processor: Processor) -> None:
-        self.pool = pool
-        self.processor = processor
-        self.workers = pool_size(pool)
-        self._inflight: deque[list[tuple[list[_Message], Task]]] = deque()
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._inflight)
-
-    def push(self, batch: list[_Message]) -> list[_Message]:
-        """Send ``batch`` to the workers; return the oldest finished batch once two are in flight
-        (or the remaining one when nothing new arrived)."""
-        if batch:
-            size = max(1, min(50, -(-len(batch) // (2 * self.workers))))
-            chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
-            self._inflight.append(
-                [(chunk, Task(self.pool, self.processor, [m.raw for m in chunk])) for chunk in chunks]
-            )
-        if len(self._inflight) >= 2 or (not batch and self._inflight):
-            return self._collect()
-        return []
-
-    def _collect(self) -> list[_Message]:
-        """Wait for the oldest batch; raise :class:`errors.FilterError` if a worker failed on it."""
-        tasks = self._inflight[0]
-        for chunk, task in tasks:
-            if chunk[0].outcome is not None:  # collected before an error in a later chunk
-                continue
-            try:
-                outcomes = load_outcomes(task.result())
-            except Exception as exc:
-                first = chunk[0]
-                what = str(exc) if isinstance(exc, WorkerLost) else f"{type(exc).__name__}: {exc}"
-                raise errors.FilterError(
-                    f"a pool worker failed on the messages from {first.tp[0]}[{first.tp[1]}]@{first.offset} on: "
-                    f"{what}; nothing from there on is committed",
-                    topic=first.tp[0],
-                    partition=first.tp[1],
-                    offset=first.offset,
-                ) from (None if isinstance(exc, WorkerLost) else exc)
-            for msg, outcome in zip(chunk, outcomes):
-                msg.outcome, msg.processor = outcome, self.processor
-        self._inflight.popleft()
-        return [m for chunk, _ in tasks for m in chunk]
-
-    def drain(self) -> list[_Message]:
-        """Every in-flight message, processed if the workers can finish it, else unprocessed."""
-        done = []
-        try:
-            while self._inflight:
-                done.extend(self._collect())
-        except errors.GenesisError as exc:
-            log.warning("in-flight alerts will be processed again on the next call: %s", exc)
-            done.extend(self.abandon())
-        return done
-
-    def abandon(self) -> list[_Message]:
-        """Every in-flight message, without waiting for the workers (unfinished ones unprocessed)."""
-        left = [m for tasks in self._inflight for chunk, _ in tasks for m in chunk]
-        self._inflight.clear()
-        return left
+def _metadata(msg: Message) -> Metadata:
+    """The metadata of the alert of ``msg`` handed over last (or of the message, before any)."""
+    return Metadata.of(msg.tp, msg.offset, msg.key, msg.value, msg.timestamp, msg.headers, max(0, msg.cursor - 1))

@@ -51,6 +51,11 @@ class StreamSpec:
         """The broker host names, without ports (to match credentials by host)."""
         return tuple(b.rsplit(":", 1)[0].strip("[]") for b in self.brokers)
 
+    @classmethod
+    def for_brokers(cls, bootstrap: str, topics: tuple[str, ...] = ()) -> StreamSpec:
+        """The spec of a cluster given as librdkafka's ``bootstrap.servers`` (``host:port,...``)."""
+        return cls(scheme="kafka", brokers=tuple(b.strip() for b in bootstrap.split(",") if b.strip()), topics=topics)
+
     def url(self) -> str:
         """The URL back, normalised (explicit ports)."""
         if self.scheme == "file":

@@ -174,7 +174,7 @@ def _lsst_rows(alert: dict) -> list[dict]:
     return rows
 
 
-def lightcurve(alert: dict) -> "pd.DataFrame":
+def lightcurve(alert: dict) -> pd.DataFrame:
     """The alert's measurements as a DataFrame, oldest first, one row per measurement.
 
     Columns (:data:`LIGHTCURVE_COLUMNS`): ``mjd``; ``days_ago`` (before this alert's own
@@ -198,7 +198,7 @@ def lightcurve(alert: dict) -> "pd.DataFrame":
     return df.sort_values("mjd", kind="stable").reset_index(drop=True)
 
 
-def plot_lightcurve(alert: dict, ax: "Axes | None" = None) -> "Figure":
+def plot_lightcurve(alert: dict, ax: Axes | None = None) -> Figure:
     """Draw the light curve: one colour per filter, magnitudes increasing downwards, detections
     with error bars, upper limits as open downward triangles. Returns the figure."""
     import matplotlib.pyplot as plt
@@ -238,7 +238,9 @@ def plot_lightcurve(alert: dict, ax: "Axes | None" = None) -> "Figure":
     ax.set_title(_title(alert), fontsize="medium")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="best")
-    return ax.figure
+    figure = ax.get_figure(root=True)
+    assert figure is not None  # the axes were made on (or given with) a figure
+    return figure
 
 
 # ---------------------------------------------------------------------------------------- cutouts
@@ -249,7 +251,7 @@ def _cutout_bytes(value: Any) -> bytes | None:
     return value or None
 
 
-def _read_fits(data: bytes) -> tuple["np.ndarray", Any]:
+def _read_fits(data: bytes) -> tuple[np.ndarray, Any]:
     """The first 2-D image of a (possibly gzipped) FITS file, as float array, and its header."""
     import warnings
 
@@ -268,7 +270,7 @@ def _read_fits(data: bytes) -> tuple["np.ndarray", Any]:
     raise ValueError("the cutout holds no 2-D image")
 
 
-def _cutout_images(alert: dict) -> dict[str, tuple["np.ndarray", Any]]:
+def _cutout_images(alert: dict) -> dict[str, tuple[np.ndarray, Any]]:
     found = {}
     for name in CUTOUTS:
         data = _cutout_bytes(alert.get("cutout" + name.capitalize()))
@@ -277,7 +279,7 @@ def _cutout_images(alert: dict) -> dict[str, tuple["np.ndarray", Any]]:
     return found
 
 
-def cutouts(alert: dict) -> dict[str, "np.ndarray"]:
+def cutouts(alert: dict) -> dict[str, np.ndarray]:
     """The cutouts present in the alert, ``{"science"|"template"|"difference": 2-D float array}``.
 
     Arrays are as stored (FITS order: row 0 is the bottom); ZTF stamps are gzipped FITS,
@@ -286,7 +288,7 @@ def cutouts(alert: dict) -> dict[str, "np.ndarray"]:
     return {name: image for name, (image, _) in _cutout_images(alert).items()}
 
 
-def _sky_matrix(header: Any) -> "np.ndarray":
+def _sky_matrix(header: Any) -> np.ndarray:
     """2x2 matrix from pixel offsets to (west, north) on the sky, from the header's WCS.
 
     ZTF stamps carry no WCS: IPAC orients every ZTF image north up, east left in FITS order,
@@ -305,7 +307,7 @@ def _sky_matrix(header: Any) -> "np.ndarray":
     return np.eye(2)
 
 
-def plot_cutouts(alert: dict, fig: "Figure | None" = None) -> "Figure":
+def plot_cutouts(alert: dict, fig: Figure | None = None) -> Figure:
     """Science, template and difference side by side, asinh stretch, north up and east left
     (rotated with the cutout's WCS where it has one). Draws into ``fig`` (a figure or subfigure)
     when given, else a new figure; returns it."""
@@ -350,7 +352,7 @@ def plot_cutouts(alert: dict, fig: "Figure | None" = None) -> "Figure":
     return fig
 
 
-def _compass(ax: "Axes") -> None:
+def _compass(ax: Axes) -> None:
     """North and east arrows in the corner of a north-up, east-left image."""
     origin = (0.25, 0.72)
     for label, tip in (("N", (0.25, 0.95)), ("E", (0.04, 0.72))):

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ._urls import StreamSpec
 from .errors import ConfigError
@@ -74,11 +75,19 @@ class Auth:
 
     @classmethod
     def oidc(
-        cls, client_id: str, client_secret: str, token_url: str, scope: str | None = None, *, ca: str | None = None
-    ) -> "Auth":
-        """OIDC client credentials (SASL/OAUTHBEARER over TLS), as NASA GCN's Kafka uses; librdkafka
-        itself fetches and refreshes the token from ``token_url``."""
-        return cls(client_id, client_secret, mechanism="OAUTHBEARER", ca=ca, token_url=token_url, scope=scope)
+        cls,
+        client_id: str,
+        client_secret: str,
+        token_url: str,
+        scope: str | None = None,
+        *,
+        ca: str | None = None,
+        ssl: bool = True,
+    ) -> Auth:
+        """OIDC client credentials (SASL/OAUTHBEARER, over TLS unless ``ssl=False``), as NASA GCN's Kafka
+        uses; librdkafka itself fetches the token from ``token_url`` and renews it before it expires
+        (also while the stream is idle: its keeper polls the consumer, which runs the renewal)."""
+        return cls(client_id, client_secret, mechanism="OAUTHBEARER", ssl=ssl, ca=ca, token_url=token_url, scope=scope)
 
     @property
     def trust(self) -> str:

@@ -15,8 +15,8 @@ window, far closer together than that.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, Iterator, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from .errors import ConfigError
 
@@ -52,7 +52,7 @@ class Dedup(Iterator[T]):
         #: how many repeats were dropped so far
         self.dropped = 0
 
-    def __iter__(self) -> "Dedup[T]":
+    def __iter__(self) -> Dedup[T]:
         return self
 
     def __next__(self) -> T:

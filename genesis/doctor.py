@@ -1,6 +1,7 @@
 """``genesis doctor``: find which step of reaching a stream fails, and say how to fix it.
 
-The checks run in the order a connection goes through them — the URL parses; each bootstrap
+First it says which decoder reads the alerts (the compiled one, or fastavro and why). The
+checks then run in the order a connection goes through them — the URL parses; each bootstrap
 host resolves; each port accepts TCP; the TLS handshake succeeds (when TLS is configured),
 trusting which CA; the login is accepted; the topic exists; a message can be read; the
 consumer group can be used — and stop at the first failure, since every later step depends
@@ -15,22 +16,22 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_END,
-    ConsumerGroupTopicPartitions,
     Consumer,
+    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 
 from . import auth as _auth
 from . import errors
-from ._kafka import ErrorLog, base_config, connect, random_group_id, translate
+from ._kafka import ErrorLog, connect, new_admin, new_consumer, random_group_id, translate
 from ._urls import StreamSpec, parse_url
 
 OK, FAILED, SKIPPED = "ok", "FAILED", "skipped"
@@ -61,11 +62,27 @@ class _Context:
     timeout: float
     auth: Any = None
     source: str = ""
-    spec: StreamSpec | None = None
+    parsed: StreamSpec | None = None  # set by the URL check
     reachable: list[tuple[str, int]] = dataclasses.field(default_factory=list)
-    consumer: Consumer | None = None
-    error_log: ErrorLog | None = None
+    client: Consumer | None = None  # set by the login check, with errors_seen
+    errors_seen: ErrorLog | None = None
     group: str = ""
+
+    # the checks run in order: each later one uses what an earlier one found
+    @property
+    def spec(self) -> StreamSpec:
+        assert self.parsed is not None, "the URL check runs first"
+        return self.parsed
+
+    @property
+    def consumer(self) -> Consumer:
+        assert self.client is not None, "the login check runs first"
+        return self.client
+
+    @property
+    def error_log(self) -> ErrorLog:
+        assert self.errors_seen is not None, "the login check runs first"
+        return self.errors_seen
 
     @property
     def username(self) -> str | None:
@@ -99,7 +116,7 @@ def _check_url(ctx: _Context) -> str:
         raise _Failed(str(exc)) from None
     if spec.scheme != "kafka":
         raise _Failed("genesis doctor checks kafka:// URLs; a file:// URL needs no broker")
-    ctx.spec = spec
+    ctx.parsed = spec
     if ctx.auth is None:
         try:
             found = _auth.find(spec)
@@ -183,15 +200,17 @@ def _speaks_tls(host: str, port: int, timeout: float) -> bool:
 
 
 def _check_login(ctx: _Context) -> str:
-    ctx.error_log = ErrorLog(ctx.spec.bootstrap_servers)
+    ctx.errors_seen = ErrorLog(ctx.spec.bootstrap_servers)
     ctx.group = ctx.spec.group or random_group_id(ctx.username)
-    conf = base_config(ctx.spec, auth=ctx.auth if ctx.auth is not None else {}, error_log=ctx.error_log)
-    conf.update({"group.id": ctx.group, "enable.auto.commit": False, "enable.partition.eof": True})
     try:
-        ctx.consumer = Consumer(conf)
+        ctx.client = new_consumer(
+            ctx.spec,
+            group=ctx.group,
+            auth=ctx.auth if ctx.auth is not None else {},
+            error_log=ctx.error_log,
+            settings={"enable.partition.eof": True},
+        )
         connect(ctx.consumer.list_topics, dataclasses.replace(ctx.spec, topics=()), ctx.error_log, ctx.timeout)
-    except KafkaException as exc:
-        raise _Failed(f"librdkafka refused the configuration: {exc.args[0].str()}") from None
     except errors.BrokerUnreachableError as exc:
         host, port = ctx.reachable[0]
         if ctx.auth is None and _speaks_tls(host, port, min(5.0, ctx.timeout)):
@@ -200,7 +219,7 @@ def _check_login(ctx: _Context) -> str:
                 f"genesis auth add {host} --username USER [--ca FILE]"
             ) from None
         raise _Failed(str(exc)) from None
-    except errors.BrokerError as exc:
+    except (errors.BrokerError, errors.ConfigError) as exc:  # ConfigError: librdkafka refused the settings
         raise _Failed(str(exc)) from None
     if ctx.auth is None:
         return "no login configured (plaintext); the brokers answered"
@@ -276,7 +295,7 @@ def _check_read(ctx: _Context) -> str:
 
 def _check_group(ctx: _Context) -> str:
     topic = _first_topic(ctx)
-    admin = AdminClient(base_config(ctx.spec, auth=ctx.auth if ctx.auth is not None else {}))
+    admin = new_admin(ctx.spec, auth=ctx.auth if ctx.auth is not None else {})
     request = ConsumerGroupTopicPartitions(ctx.group, [TopicPartition(topic, 0)])
     try:
         # OffsetFetch: needs the group ACL, joins nothing and commits nothing
@@ -293,7 +312,15 @@ def _check_group(ctx: _Context) -> str:
     return f"{kind} {ctx.group!r}{stored}"
 
 
+def _check_decoder(ctx: _Context) -> str:
+    from ._codecs import native_available
+
+    used, why_not = native_available()
+    return "compiled (genesis._native, Rust)" if used else f"fastavro; the compiled decoder is {why_not}"
+
+
 CHECKS: list[tuple[str, Callable[[_Context], str]]] = [
+    ("decoder", _check_decoder),
     ("URL parses", _check_url),
     ("hosts resolve", _check_resolve),
     ("ports accept TCP", _check_tcp),
@@ -324,8 +351,8 @@ def diagnose(url: str, *, auth: Any = None, timeout: float = 10.0) -> Iterator[C
                 failed = True
                 yield Check(name, FAILED, str(exc))
     finally:
-        if ctx.consumer is not None:
-            ctx.consumer.close()
+        if ctx.client is not None:
+            ctx.client.close()
 
 
 def run(

@@ -10,13 +10,18 @@ understood, and every message says what to do about it::
     ├── BrokerError              talking to Kafka failed
     │   ├── BrokerUnreachableError   no broker answered within the connect timeout
     │   ├── UnknownTopicError        the topic does not exist
+    │   ├── TopicExistsError         a topic to create exists already
     │   ├── AuthenticationError      login refused (SASL)
     │   ├── AuthorizationError       logged in, but not allowed (ACLs)
-    │   └── TLSError                 the TLS handshake failed
+    │   ├── TLSError                 the TLS handshake failed
+    │   ├── HeldTooLongError         the loop held an alert longer than max_hold (group left)
+    │   └── FencedError              a pipe's transactions were taken over by a newer incarnation
     ├── DeliveryError            a message could not be written (producer)
     ├── DecodeError              a packet could not be decoded (names topic/partition/offset)
-    │   └── SchemaNotFoundError  the packet names a schema genesis cannot find
+    │   ├── SchemaNotFoundError  the packet names a schema genesis cannot find
+    │   └── SchemaMismatchError  an alert does not fit a Spark DataFrame's columns (genesis.spark)
     ├── FilterError              the user's filter raised (names topic/partition/offset)
+    │   └── UndeclaredFieldError a declared-fields filter read a field it did not declare
     └── ClusterError             the local Kafka cluster could not be run
         ├── ToolMissingError     java or mvn is missing
         └── PortInUseError       a port the cluster needs is taken
@@ -63,6 +68,14 @@ class UnknownTopicError(BrokerError):
         self.similar = list(similar or [])
 
 
+class TopicExistsError(BrokerError):
+    """A topic to be created exists already (``genesis topics create`` without ``--if-not-exists``)."""
+
+    def __init__(self, message: str, *, topic: str, brokers: str | None = None) -> None:
+        super().__init__(message, brokers=brokers)
+        self.topic = topic
+
+
 class AuthenticationError(BrokerError):
     """The broker refused the login (wrong user name, password or mechanism)."""
 
@@ -73,6 +86,15 @@ class AuthorizationError(BrokerError, PermissionError):
 
 class TLSError(BrokerError):
     """The TLS handshake with the broker failed (untrusted CA, wrong host name, ...)."""
+
+
+class HeldTooLongError(BrokerError):
+    """The loop held one alert longer than ``max_hold``: the consumer left its group (its partitions
+    went to others, and the alerts after the last commit come again)."""
+
+
+class FencedError(BrokerError):
+    """An exactly-once pipe was fenced: a newer incarnation of its slot took its transactional id."""
 
 
 class DeliveryError(GenesisError):
@@ -110,7 +132,7 @@ class DecodeError(_Located, GenesisError):
         self._locate(topic, partition, offset)
         super().__init__(reason)
 
-    def located(self, topic: str, partition: int, offset: int) -> "DecodeError":
+    def located(self, topic: str, partition: int, offset: int) -> DecodeError:
         """Return this error with the message's position filled in."""
         self._locate(topic, partition, offset)
         self.args = (str(self),)
@@ -121,12 +143,32 @@ class DecodeError(_Located, GenesisError):
             return self.reason
         return (
             f"cannot decode the message at {self.where}: {self.reason}. "
-            "Open the stream with errors='skip' or errors='quarantine' to step over bad packets."
+            "Open the stream with on_decode_error='skip' or 'quarantine' to step over bad packets."
         )
 
 
 class SchemaNotFoundError(DecodeError):
     """The packet refers to a schema (by id) that is in neither the registry nor the schema directory."""
+
+
+class SchemaMismatchError(DecodeError):
+    """A decoded alert does not fit the columns of a DataFrame (:mod:`genesis.spark`): it holds a
+    field they lack, or a value of another type. ``field`` names it (dotted: ``candidate.magpsf``)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.field = field
+        super().__init__(reason, topic=topic, partition=partition, offset=offset)
+
+    def __str__(self) -> str:
+        return self.reason if self.topic is None else f"the alert at {self.where} {self.reason}"
 
 
 class FilterError(_Located, GenesisError):
@@ -137,6 +179,10 @@ class FilterError(_Located, GenesisError):
     ) -> None:
         self._locate(topic, partition, offset)
         super().__init__(message)
+
+
+class UndeclaredFieldError(FilterError):
+    """A filter that declares the fields it reads (``genesis.Filter(fn, fields=...)``) read another one."""
 
 
 class ClusterError(GenesisError):
@@ -158,13 +204,18 @@ __all__ = [
     "BrokerError",
     "BrokerUnreachableError",
     "UnknownTopicError",
+    "TopicExistsError",
     "AuthenticationError",
     "AuthorizationError",
     "TLSError",
+    "HeldTooLongError",
+    "FencedError",
     "DeliveryError",
     "DecodeError",
     "SchemaNotFoundError",
+    "SchemaMismatchError",
     "FilterError",
+    "UndeclaredFieldError",
     "ClusterError",
     "ToolMissingError",
     "PortInUseError",

@@ -16,20 +16,22 @@ injector waits for the next visit, as the survey's alert production does. The ru
 
 **Payloads, and what is unique.** Encoding one 82 KB alert costs milliseconds (more than the
 400 us an alert may take at 10x the LSST rate), so every payload is built *before* the clock
-starts: a pool of ``pool`` distinct alerts from :func:`genesis.samples.lsst_sized` (real
-packets: ZTF ones lengthened to ~82 KB, or Rubin v9.0 ones, see there), each encoded once, as a
-ZTF Avro container (``format="ztf"``) or in Rubin's Confluent wire format with schema id 900
-(``format="lsst"``; read it with ``gs.open(..., schemas="<alert data>/lsst/schema")``).
-Message k is pool entry ``k % pool`` with its alert id replaced: ``candid`` and
+starts: a set of ``payloads`` distinct alerts from :func:`genesis.demo.samples.lsst_sized` (real
+packets: ZTF ones lengthened to ~82 KB, or real Rubin ones converted to the schema version asked
+for, see there), each encoded once, as a ZTF Avro container (``format="ztf"``) or in Rubin's
+Confluent wire format (``format="lsst"``) with the schema id of ``schema_version`` (default: the
+newest schema of ``lsst-alert-packet``, the extra ``genesis-streaming[rubin]``; 11.1 is id 1101),
+which ``gs.open`` decodes with no option when that extra is installed.
+Message k is payload ``k % payloads`` with its alert id replaced: ``candid`` and
 ``candidate.candid`` (ZTF) or ``diaSourceId`` and ``diaSource.diaSourceId`` (LSST) become
 ``first_id + k``. Those ids are in the reserved range 8*10**18 .. 9.2*10**18, where every Avro
 ``long`` takes exactly 10 bytes, so the new id overwrites the old one in place and the Avro
-stays valid (each pool entry is decoded once to check the patch). **Unique per message:** the
+stays valid (each payload is decoded once to check the patch). **Unique per message:** the
 alert id (also the Kafka key's text), and the headers ``genesis.id``, ``genesis.seq`` (k),
 ``genesis.visit`` and ``genesis.sent_ns`` (``time.time_ns()`` just before the message is handed
 to the producer: consumers compute their latency as ``now - sent_ns``). **Shared** by
-messages of one pool entry: everything else (objectId, history, cutouts, observation times,
-which are those of the moment the pool was built).
+messages of one payload: everything else (objectId, history, cutouts, observation times,
+which are those of the moment the payloads were built).
 
 **Delivery.** Through :func:`genesis.streaming.open` ``(url, "w")``: ``acks=all``, idempotent.
 Only an existing topic is written. Before the clock starts the disk is checked when the
@@ -54,12 +56,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._urls import StreamSpec
 from .errors import ConfigError, DeliveryError
 
 __all__ = [
     "Rate",
     "Schedule",
     "InjectReport",
+    "Payloads",
     "MessagePool",
     "parse_rate",
     "make_schedule",
@@ -75,7 +79,6 @@ LSST_RATE = "10000/40s"
 _ID_BASE = 8 * 10**18
 _ID_MAX = 2**63 - 1
 _IDS_PER_RUN = 10**8
-_LSST_SCHEMA_ID = 900
 _DISK_RESERVE = 2 * 1024**3
 
 
@@ -177,12 +180,12 @@ def make_schedule(
 
 
 def _varint(value: int) -> bytes:
-    from ._codecs._avro import write_long
+    from ._codecs import write_long
 
     return write_long(value)
 
 
-class MessagePool:
+class Payloads:
     """``size`` encoded LSST-sized alerts whose alert id can be replaced cheaply: :meth:`message`.
 
     Each entry is kept as the bytes around the places where its id is written; a message is
@@ -195,28 +198,38 @@ class MessagePool:
         size: int = 256,
         data_dir: str | Path | None = None,
         target_bytes: int | None = None,
+        schema_version: str | None = None,
     ) -> None:
         if format not in ("ztf", "lsst"):
             raise ConfigError(f"format must be 'ztf' or 'lsst', not {format!r}")
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ConfigError(f"the pool size must be a positive integer, not {size!r}")
-        from . import samples
-        from ._codecs import Decoder, encode_container, encode_wire
+            raise ConfigError(f"the number of payloads must be a positive integer, not {size!r}")
+        from ._codecs import Decoder, encode_container, encode_wire, rubin
+        from .demo import samples
 
         self.format = format
-        self.schemas_dir = Path(samples._data_dir(data_dir)) / "lsst" / "schema"
-        decoder = Decoder(schemas=self.schemas_dir if format == "lsst" else None)
-        options = {} if target_bytes is None else {"target_bytes": target_bytes}
+        #: the Rubin schema version of format "lsst" (None for "ztf": each alert keeps its own)
+        self.schema_version: str | None = None
+        if format == "lsst":
+            self.schema_version = rubin.check_version(schema_version)
+        elif schema_version is not None:
+            raise ConfigError("a schema version is for the lsst format (ZTF alerts keep their own writer schemas)")
+        decoder = Decoder()  # Rubin's schemas built in
+        options: dict[str, Any] = {} if target_bytes is None else {"target_bytes": target_bytes}
+        if self.schema_version is not None:
+            options["schema_version"] = self.schema_version
         self._pieces: list[tuple[bytes, ...]] = []
         for number in range(size):
             schema, record = samples.lsst_sized(format, data_dir, number=number, **options)
             old = record["candid"] if format == "ztf" else record["diaSourceId"]
             value = (
-                encode_container(record, schema) if format == "ztf" else encode_wire(record, schema, _LSST_SCHEMA_ID)
+                encode_container(record, schema)
+                if self.schema_version is None
+                else encode_wire(record, schema, rubin.schema_id(self.schema_version))
             )
             pieces = tuple(value.split(_varint(old)))
             if len(pieces) < 2 or len(_varint(old)) != len(_varint(_ID_BASE)):
-                raise RuntimeError(f"alert id {old} of pool entry {number} is not a patchable 10-byte Avro long")
+                raise RuntimeError(f"alert id {old} of payload {number} is not a patchable 10-byte Avro long")
             self._pieces.append(pieces)
             self._check(decoder, number)
         self.sizes = [sum(map(len, p)) + (len(p) - 1) * 10 for p in self._pieces]
@@ -234,7 +247,7 @@ class MessagePool:
             else (record["diaSourceId"], record["diaSource"]["diaSourceId"])
         )
         if ids != (probe, probe):
-            raise RuntimeError(f"patching the alert id of pool entry {number} failed (got {ids})")
+            raise RuntimeError(f"patching the alert id of payload {number} failed (got {ids})")
 
     @property
     def mean_bytes(self) -> float:
@@ -242,6 +255,10 @@ class MessagePool:
 
     def __len__(self) -> int:
         return len(self._pieces)
+
+
+#: the older name of :class:`Payloads`
+MessagePool = Payloads
 
 
 # --------------------------------------------------------------------------- disk
@@ -256,7 +273,9 @@ class DiskCheck:
     note: str
 
 
-def check_disk(bootstrap: str, topic: str, run_bytes: float, bytes_per_second: float) -> DiskCheck:
+def check_disk(
+    spec: StreamSpec, topic: str, run_bytes: float, bytes_per_second: float, *, auth: Any = None
+) -> DiskCheck:
     """Refuse (:class:`ConfigError`) a run whose data would not fit on the local brokers' disks.
 
     Per partition, the run leaves ``run_bytes / partitions``, at most ``retention.bytes`` plus
@@ -264,14 +283,16 @@ def check_disk(bootstrap: str, topic: str, run_bytes: float, bytes_per_second: f
     segments, every ``log.retention.check.interval.ms``); every replica on a broker of this
     machine counts, per filesystem. Brokers elsewhere are not checked (said in the note).
     """
-    from confluent_kafka.admin import AdminClient, ConfigResource
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ConfigResource
 
-    from ._kafka import translate
+    from ._kafka import new_admin, translate
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    bootstrap = spec.bootstrap_servers
+    admin = new_admin(spec, auth=auth)
     try:
         meta = admin.list_topics(topic, timeout=15)
-    except Exception as exc:  # KafkaException
+    except KafkaException as exc:
         raise translate(exc, brokers=bootstrap, topic=topic) from None
     info = meta.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
@@ -299,13 +320,14 @@ def check_disk(bootstrap: str, topic: str, run_bytes: float, bytes_per_second: f
         hosted = sum(1 for p in info.partitions.values() if broker_id in p.replicas)
         log_dir = configs[broker_id]["log.dirs"].value or configs[broker_id]["log.dir"].value
         path = Path(log_dir.split(",")[0])
-        if not _is_local(broker.host) or not path.exists():
+        if not _is_local(broker.host or "") or not path.exists():
             remote.append(broker_id)
             continue
         device = path.stat().st_dev
         where, total = per_device.get(device, (str(path), 0.0))
         per_device[device] = (where, total + hosted * per_partition)
-    needed = free = None
+    needed: int | None = None
+    free: int | None = None
     for where, total in per_device.values():
         have = shutil.disk_usage(where).free
         if total + _DISK_RESERVE > have:
@@ -315,7 +337,7 @@ def check_disk(bootstrap: str, topic: str, run_bytes: float, bytes_per_second: f
                 f"{_DISK_RESERVE / 1e9:.0f} GB stay in reserve; inject fewer alerts or lower retention.bytes"
             )
         needed, free = int(total) + (needed or 0), have if free is None else min(free, have)
-    note = f"disk: {needed / 1e9:.2f} GB needed, {free / 1e9:.1f} GB free" if needed is not None else ""
+    note = f"disk: {needed / 1e9:.2f} GB needed, {(free or 0) / 1e9:.1f} GB free" if needed is not None else ""
     if remote:
         note += (
             "; " if note else ""
@@ -357,8 +379,9 @@ class InjectReport:
     tolerance: float = 1.0
     longest_visit: float = 0.0  # worst first-to-last send time of one visit
     stopped: bool = False
-    pool: int = 0
-    mean_bytes: float = 0.0
+    payloads: int = 0
+    mean_bytes: float = 0.0  # bytes per alert (the Kafka message value), over the payloads
+    schema_version: str | None = None  # Rubin's schema of format "lsst"
     disk: str = ""
     errors: list[str] = field(default_factory=list)
 
@@ -386,8 +409,9 @@ class InjectReport:
             if self.kept_schedule
             else ("stopped early" if self.stopped else f"fell behind ({self.late} alerts > {self.tolerance:g} s late)")
         )
+        schema = f", Rubin schema {self.schema_version}" if self.schema_version else ""
         lines = [
-            f"sent {self.sent:,} of {self.planned:,} alerts ({self.mean_bytes / 1024:.0f} KiB each) at {self.rate}"
+            f"sent {self.sent:,} of {self.planned:,} alerts ({self.mean_bytes:,.0f} bytes each{schema}) at {self.rate}"
             + (f" in bursts of {self.burst:g} s" if self.burst is not None else " evenly")
             + f": {self.achieved_rate:,.0f} alerts/s ({self.mb_per_s:,.0f} MB/s) for a target of "
             f"{self.target_rate:,.0f}/s; {kept}; worst lateness {self.max_late:.3f} s"
@@ -421,26 +445,31 @@ def inject(
     duration: float | None = None,
     burst: float | None = None,
     format: Literal["ztf", "lsst"] = "ztf",
-    pool: int | MessagePool = 256,
+    payloads: int | Payloads = 256,
     stop: threading.Event | None = None,
     tolerance: float = 1.0,
     first_id: int | None = None,
     data_dir: str | Path | None = None,
     config: dict[str, Any] | None = None,
+    auth: Any = None,
     on_visit: Callable[[int, InjectReport], None] | None = None,
+    pool: int | Payloads | None = None,
+    schema_version: str | None = None,
 ) -> InjectReport:
     """Send ``visits`` visits (or ``duration`` seconds) of LSST-sized alerts to ``url`` at ``rate``.
 
-    ``burst``: seconds within which each visit is sent (None: evenly paced). ``pool``: how many
-    distinct payloads to pre-encode (or a :class:`MessagePool` to reuse). ``stop``: set it to
+    ``burst``: seconds within which each visit is sent (None: evenly paced). ``payloads``: how many
+    distinct payloads to pre-encode (or a :class:`Payloads` to reuse; ``pool=`` is its older name). ``stop``: set it to
     end early. ``tolerance``: how late (s) a send may be and still count as on schedule.
-    ``first_id``: the first alert id (default: from the clock). ``on_visit(visit, report)`` is
+    ``first_id``: the first alert id (default: from the clock). ``schema_version``: Rubin's
+    schema of ``format="lsst"`` (default: the newest of ``lsst-alert-packet``). ``auth``: as for ``gs.open`` (by
+    default the environment or the credentials file). ``on_visit(visit, report)`` is
     called as each visit's last alert was handed to the producer. Never raises for failed
     deliveries: they are counted in the report (``report.ok``); raises
     :class:`~genesis.errors.ConfigError` for bad arguments, a missing topic or too little disk.
     """
-    from .streaming import open as gs_open
     from ._urls import parse_url
+    from .streaming import open as gs_open
 
     plan = make_schedule(rate, visits, duration, burst)
     if not isinstance(tolerance, (int, float)) or tolerance <= 0:
@@ -451,12 +480,22 @@ def inject(
     spec = parse_url(url)
     if len(spec.topics) != 1:
         raise ConfigError(f"inject writes to exactly one topic, not {', '.join(spec.topics)}")
-    messages = pool if isinstance(pool, MessagePool) else MessagePool(format, pool, data_dir)
+    if pool is not None:  # the older name of payloads=
+        payloads = pool
+    if isinstance(payloads, Payloads):
+        messages = payloads
+        if schema_version is not None and schema_version != messages.schema_version:
+            raise ConfigError(
+                f"schema_version={schema_version!r}, but the payloads given are of {messages.schema_version}"
+            )
+    else:
+        messages = Payloads(format, payloads, data_dir, schema_version=schema_version)
     disk = check_disk(
-        spec.bootstrap_servers,
+        spec,
         spec.topics[0],
         plan.total * messages.mean_bytes,
         plan.rate.per_second * messages.mean_bytes,
+        auth=auth,
     )
     report = InjectReport(
         url=url,
@@ -467,13 +506,14 @@ def inject(
         first_id=first,
         target_rate=plan.rate.per_second,
         tolerance=tolerance,
-        pool=len(messages),
+        payloads=len(messages),
         mean_bytes=messages.mean_bytes,
+        schema_version=messages.schema_version,
         planned_seconds=plan.seconds,
         disk=disk.note,
     )
     stop = stop or threading.Event()
-    with gs_open(url, "w", config=config or {}) as writer:
+    with gs_open(url, "w", config=config or {}, auth=auth) as writer:
         try:
             _send_all(writer, plan, messages, first, stop, report, on_visit)
         finally:
@@ -484,7 +524,7 @@ def inject(
 def _send_all(
     writer: Any,
     plan: Schedule,
-    messages: MessagePool,
+    messages: Payloads,
     first: int,
     stop: threading.Event,
     report: InjectReport,

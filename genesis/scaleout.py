@@ -23,7 +23,6 @@ parent: if it dies, they stop cleanly too and exit.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
@@ -32,12 +31,14 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable
+from typing import Any
 
 import cloudpickle
 
+from ._loader import load_callable
 from .errors import ConfigError
 
 log = logging.getLogger("genesis")
@@ -118,7 +119,10 @@ def run_group(
     until_eos: bool = False,
     limit: int | None = None,
     commit_every: int = 1000,
+    commit: bool = True,
     metadata: bool = False,
+    fields: tuple[str, ...] | None = None,
+    sink: bool = False,
     workers: int = 0,
     options: dict[str, Any] | None = None,
     start_method: str = "spawn",
@@ -132,9 +136,15 @@ def run_group(
     start_at:     as in ``gs.open``; a datetime or -N positions the *group* once, before
                   the processes start (so partitions moving between them resume from the
                   last commit, not from ``start_at`` again).
-    filter, timeout, until_eos, limit: as in ``stream(...)``, per process.
+    filter, timeout, until_eos, limit, fields: as in ``stream(...)``, per process.
     commit_every: commit after this many processed alerts (and at the end, and for partitions
                   moving to another process: a handler is done with an alert when it returns).
+    commit:       False: never commit (partitions moving between processes are then read again
+                  from the group's last commit: duplicates, never loss).
+    sink:         the handler stores alerts in batches (e.g. files) and returns True when everything
+                  handed to it so far is stored: offsets are committed then, and after its
+                  ``close()`` at the end (its ``abort()`` when the process fails), never every
+                  ``commit_every`` alerts or for partitions moving away (those are read again).
     workers:      a ``gs.Pool(workers)`` per process for decoding and filtering (0: inline).
     options:      further ``gs.open`` options (``auth``, ``schemas``, ``config``, ...).
 
@@ -142,7 +152,7 @@ def run_group(
     SIGTERM (to this process) stop the processes cleanly; the report then says
     ``interrupted``.
     """
-    from ._kafka import random_group_id
+    from ._kafka import CONNECT_TIMEOUT, random_group_id, resolve_auth
     from ._urls import parse_url
 
     if not isinstance(processes, int) or processes < 1:
@@ -160,7 +170,15 @@ def run_group(
         spec = replace(spec, group=random_group_id())
     options = dict(options or {})
     if not isinstance(start_at, str):
-        _position_group(spec, start_at, options)
+        from ._topics import position_group
+
+        position_group(
+            spec,
+            start_at,
+            auth=resolve_auth(options.get("auth"), spec),
+            config=options.get("config"),
+            timeout=options.get("connect_timeout") or CONNECT_TIMEOUT,
+        )
         start_at = "earliest"  # now only where nothing was committed (a partition added since)
     job = cloudpickle.dumps(
         dict(
@@ -171,49 +189,16 @@ def run_group(
             until_eos=until_eos,
             limit=limit,
             commit_every=commit_every,
+            commit=commit,
             metadata=metadata,
+            fields=fields,
+            sink=sink,
             workers=workers,
             options={**options, "start_at": start_at},
         )
     )
+    assert spec.group is not None
     return _Supervisor(spec.group, job, processes, multiprocessing.get_context(start_method), grace).run()
-
-
-def _position_group(spec: Any, start_at: Any, options: dict[str, Any]) -> None:
-    """Commit, for the group, the offsets where an explicit ``start_at`` begins in every partition."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    from ._consumer import _check_start_at, start_offset
-    from ._kafka import base_config, resolve_auth, translate
-
-    _check_start_at(start_at)
-    timeout = options.get("connect_timeout", 30)
-    conf = base_config(spec, auth=resolve_auth(options.get("auth"), spec), config=options.get("config"))
-    consumer = Consumer({**conf, "group.id": spec.group, "enable.auto.commit": False})
-    try:
-        offsets = []
-        for topic in spec.topics:
-            meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
-            if meta.error is not None:
-                raise translate(meta.error, brokers=spec.bootstrap_servers, topic=topic)
-            for p in meta.partitions:
-                tp = TopicPartition(topic, p)
-                offset = start_offset(consumer, tp, start_at, timeout)
-                if offset < 0:  # after the end (a datetime in the future): the end
-                    offset = consumer.get_watermark_offsets(tp, timeout=timeout)[1]
-                offsets.append(TopicPartition(topic, p, offset))
-        for tp in consumer.commit(offsets=offsets, asynchronous=False) or []:
-            if tp.error is not None:
-                raise ConfigError(
-                    f"could not position group {spec.group!r} at start_at={start_at!r} "
-                    f"(is it in use by running consumers?): {tp.error.str()}"
-                )
-    except KafkaException as exc:
-        raise translate(
-            exc, brokers=spec.bootstrap_servers, group=spec.group, context=" while positioning the group"
-        ) from None
-    finally:
-        consumer.close()
 
 
 class _Supervisor:
@@ -326,7 +311,11 @@ class _Supervisor:
             raise KeyboardInterrupt
 
         previous = signal.signal(signal.SIGTERM, raise_interrupt)
-        return lambda: signal.signal(signal.SIGTERM, previous)
+
+        def undo() -> None:
+            signal.signal(signal.SIGTERM, previous)
+
+        return undo
 
     @staticmethod
     def _report(index: int, proc: Any, got: dict | None) -> ProcessReport:
@@ -334,17 +323,6 @@ class _Supervisor:
 
 
 # ---------------------------------------------------------------------------- in the child
-def load_handler(handler: str | Callable[..., Any] | None) -> Callable[..., Any] | None:
-    """``"module:function"`` imported, a callable as is."""
-    if handler is None or callable(handler):
-        return handler
-    module, _, name = handler.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"handler {handler!r} not found: {exc}") from None
-
-
 def _child(index: int, job_blob: bytes, conn: Connection) -> None:
     import genesis.streaming as gs
 
@@ -369,12 +347,16 @@ def _child(index: int, job_blob: bytes, conn: Connection) -> None:
 
     exit_with_parent(on_orphaned=stop, grace=GRACE)
     seen: set[tuple[str, int]] = set()
+    handler: Any = None
     try:
-        handler = load_handler(job["handler"])
+        handler = None if job["handler"] is None else load_callable(job["handler"], "handler")
         pool = gs.Pool(job["workers"]) if job["workers"] else None
         try:
             with gs.open(job["url"], **job["options"]) as stream:
-                stream.commit_on_revoke = True  # the handler is done with an alert before the next fetch
+                # the handler is done with an alert before the next fetch, so revocation may commit it
+                # (not a sink's: an alert it holds in an open batch is not stored yet)
+                sink = job["sink"]
+                stream.commit_on_revoke = job["commit"] and not sink
                 if stopping.is_set():
                     stream.stop()
                 every, next_commit = job["commit_every"], job["commit_every"]
@@ -385,33 +367,43 @@ def _child(index: int, job_blob: bytes, conn: Connection) -> None:
                     limit=job["limit"],
                     pool=pool,
                     metadata=True,
+                    fields=job["fields"],
                 ):
                     if handler is not None:
-                        handler(alert, meta) if job["metadata"] else handler(alert)
+                        stored = handler(alert, meta) if job["metadata"] else handler(alert)
+                        if sink and stored and job["commit"]:
+                            stream.commit()
+                            report["commits"] += 1
                     now = time.time()
                     report["first"] = report.get("first") or now
                     report["last"] = now
                     report["handled"] += 1
                     seen.add((meta.topic, meta.partition))
-                    if idx + 1 >= next_commit:  # idx counts filtered-out alerts too
+                    if job["commit"] and not sink and idx + 1 >= next_commit:  # idx counts filtered-out alerts too
                         stream.commit()
                         report["commits"] += 1
                         next_commit = idx + 1 + every
-                stream.commit()  # everything the handler has finished with
-                report["commits"] += 1
-                report["alerts"] = stream._stats.alerts
-                if stream._assigned_at is not None:  # the clock of the rate starts with the assignment
-                    report["first"] = time.time() - (time.monotonic() - stream._assigned_at)
+                if sink and handler is not None:
+                    handler.close()  # everything handed over is stored now
+                if job["commit"]:
+                    stream.commit()  # everything the handler has finished with
+                    report["commits"] += 1
+                stats = stream.stats
+                report["alerts"] = stats.alerts
+                if stats.assigned_at is not None:  # the clock of the rate starts with the assignment
+                    report["first"] = time.time() - (time.monotonic() - stats.assigned_at)
                 if job["until_eos"] and report["alerts"]:
                     report["last"] = time.time()
         finally:
             if pool is not None:
                 pool.close()
     except BaseException as exc:  # reported to the parent, which decides what to do
+        if job["sink"] and handler is not None:
+            handler.abort()  # its unstored alerts were not committed: they are read again
         report["error"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc(file=sys.stderr)
         if stream is not None:
-            report["alerts"] = stream._stats.alerts
+            report["alerts"] = stream.stats.alerts
     report["partitions"] = sorted(seen)
     try:
         conn.send(report)

@@ -15,27 +15,50 @@ See :func:`open` for the options, ``Stream.__call__`` for the loop's.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import errors
-from .errors import ConfigError
-from ._consumer import Stream
-from .dedup import dedup
-from ._stream import Metadata, Stats
+from ._fields import Filter
+from ._models import Metadata, Processed, Stats
 from ._parallel import Pool
 from ._producer import Writer
+from ._stream import Stream
 from ._urls import StreamSpec, parse_url
+from .dedup import dedup
+from .errors import ConfigError
 
-__all__ = ["open", "Pool", "dedup", "Stream", "Writer", "Metadata", "Stats", "StreamSpec", "parse_url", "errors"]
+if TYPE_CHECKING:
+    from ._reading import ReadOptions
+
+from .pipe import Pipe, pipe
+
+__all__ = [
+    "open",
+    "Pool",
+    "Filter",
+    "dedup",
+    "Stream",
+    "Writer",
+    "Metadata",
+    "Stats",
+    "Processed",
+    "pipe",
+    "Pipe",
+    "StreamSpec",
+    "parse_url",
+    "errors",
+]
 
 log = logging.getLogger("genesis")
 
-_READ_OPTIONS = {"start_at", "connect_timeout", "schemas", "schema_registry", "auth", "errors", "quarantine", "config"}
-_WRITE_OPTIONS = {"schema", "schema_id", "schema_registry", "connect_timeout", "auth", "config"}
+
+@overload
+def open(url: str, mode: Literal["r"] = "r", **options: Any) -> Stream: ...
+@overload
+def open(url: str, mode: Literal["w"], **options: Any) -> Writer: ...
 
 
-def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:  # noqa: A001 - the notebook's name
+def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:
     """Open an alert stream for reading (``mode="r"``) or writing (``mode="w"``).
 
     url: ``kafka://[group@]host[:port][,host2...]/topic[,topic2...]``. Without a
@@ -48,64 +71,52 @@ def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:  # noqa:
     start_at: where a group without committed offsets starts: ``"latest"``
         (default: only new alerts) or ``"earliest"`` (everything kept). A
         ``datetime`` (naive means UTC) or ``-N`` (the last N alerts of every
-        partition) always seeks, committed offsets or not.
+        partition) always seeks, committed offsets or not, as does a mapping
+        ``{(topic, partition): offset}`` of positions kept elsewhere (with the data in a
+        database; partitions it lacks start at their beginning).
     connect_timeout: seconds to reach the brokers and find the topics before
-        raising (default 30).
+        raising (default 30; brokers that all refuse the connection, or a host that does
+        not resolve, fail within a few seconds unless a timeout is given).
     schemas: a directory of ``.avsc`` files for Confluent wire-format alerts (LSST);
-        ``schema_registry``: the URL of a Confluent-compatible schema registry.
+        ``schema_registry``: the URL of a Confluent-compatible schema registry. With
+        neither, wire-format ids are read as Rubin's and decoded with Rubin's own schemas
+        when ``genesis-streaming[rubin]`` (lsst-alert-packet) is installed.
     auth: a :class:`genesis.auth.Auth` or a dict of librdkafka security settings.
-    errors: what to do with a packet that cannot be decoded: ``"raise"``
+    on_decode_error: what to do with a packet that cannot be decoded: ``"raise"``
         (default), ``"skip"`` (logged and counted in ``stream.stats.skipped``),
         ``"quarantine"`` (kept in ``quarantine=``, a directory or ``kafka://`` URL),
-        or a function ``f(meta, raw_bytes, error)``.
+        or a function ``f(meta, raw_bytes, error)``. ``errors=`` is its older spelling.
     config: librdkafka properties, applied last.
+    max_hold: how long (seconds, default 1800) the loop may hold one alert — your code working on
+        it, or a notebook between cells — while genesis keeps the consumer in its group (Kafka
+        would drop it after ``max.poll.interval.ms``); after that the next step raises
+        :class:`~genesis.errors.HeldTooLongError`.
 
     Writing options: ``schema`` (dict), ``schema_id`` / ``schema_registry`` for the
     Confluent wire format, ``auth``, ``config``, ``connect_timeout``.
     """
+    from ._reading import WRITE_OPTIONS, ReadOptions, check
+
     spec = parse_url(url)
     if mode not in ("r", "w"):
         raise ConfigError(f"mode must be 'r' (read) or 'w' (write), not {mode!r}")
-    allowed = _READ_OPTIONS if mode == "r" else _WRITE_OPTIONS
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) for mode {mode!r}: {', '.join(unknown)}; valid options are {', '.join(sorted(allowed))}"
-        )
     if mode == "w":
+        check(options, WRITE_OPTIONS, "mode 'w'")
         if spec.scheme != "kafka":
             raise ConfigError("writing is supported to kafka:// URLs only")
         return Writer(spec, **options)
-    return _open_reader(spec, **options)
+    return _open_reader(spec, ReadOptions.of(options, "mode 'r'"))
 
 
-def _open_reader(
-    spec: StreamSpec,
-    *,
-    start_at: Any = "latest",
-    connect_timeout: float = 30,
-    schemas: str | Path | None = None,
-    schema_registry: str | None = None,
-    auth: Any = None,
-    errors: str | Callable[..., Any] = "raise",
-    quarantine: str | Path | None = None,
-    config: Mapping[str, Any] | None = None,
-) -> Stream:
-    from ._codecs import Decoder
-    from ._policies import decode_error_policy
+def _open_reader(spec: StreamSpec, options: ReadOptions) -> Stream:
+    from ._sources import Source
+    from ._sources.archive import ArchiveSource
+    from ._sources.kafka import KafkaSource
 
-    decoder = Decoder(schemas=schemas, schema_registry=schema_registry)
-    policy = decode_error_policy(errors, quarantine)
+    decoder, policy = options.decoder(), options.policy()
+    source: Source
     if spec.scheme == "file":
-        from ._archive import ArchiveStream
-
-        return ArchiveStream(spec, decoder=decoder, errors_policy=policy)
-    return Stream(
-        spec,
-        start_at=start_at,
-        connect_timeout=connect_timeout,
-        decoder=decoder,
-        errors_policy=policy,
-        config=config,
-        auth=auth,
-    )
+        source = ArchiveSource(spec)
+    else:
+        source = KafkaSource(spec, **options.source_options())
+    return Stream(spec, source, decoder, policy)

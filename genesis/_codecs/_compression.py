@@ -9,7 +9,7 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 from genesis.errors import ConfigError, DecodeError
 
@@ -86,7 +86,13 @@ def _unzstd(data: bytes) -> bytes:
         raise DecodeError(
             "the Avro container uses the zstandard codec, which needs the zstandard package: pip install zstandard"
         ) from None
-    return zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_BLOCK_BYTES)
+    # a streaming read bounds the output also when the frame header claims its size (decompress()'s
+    # max_output_size is ignored then, and a frame declaring 1 GiB would be inflated in full)
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        out = reader.read(MAX_BLOCK_BYTES + 1)
+    if len(out) > MAX_BLOCK_BYTES:
+        raise DecodeError(f"zstandard block inflates beyond {MAX_BLOCK_BYTES >> 20} MiB: corrupt data")
+    return out
 
 
 def _zstd(data: bytes) -> bytes:

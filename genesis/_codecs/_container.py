@@ -9,6 +9,7 @@ time; here the header is read by hand and the schema parsed once per distinct te
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from io import BytesIO
 from typing import Any
 
@@ -16,6 +17,7 @@ from genesis.errors import ConfigError, DecodeError
 
 from ._avro import SchemaCache, may_be_empty, read_long, read_records, write_long, write_record, writer_schema
 from ._compression import COMPRESS, decompress
+from ._readers import Span
 
 MAGIC = b"Obj\x01"
 _SYNC = 16
@@ -58,11 +60,8 @@ def read_header(buf: bytes) -> tuple[bytes, bytes, bytes, int]:
     return schema, codec, sync, pos + _SYNC
 
 
-def decode_container(buf: bytes, schemas: SchemaCache) -> list[dict]:
-    """All records of the container ``buf``, decoded with its writer schema (parsed via ``schemas``)."""
-    raw_schema, codec, sync, pos = read_header(buf)
-    schema = schemas.get(raw_schema)
-    records: list[dict] = []
+def _blocks(buf: bytes, sync: bytes, pos: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(block number, record count, start, end)`` of every data block, with the framing checked."""
     size_buf = len(buf)
     block = 0
     while pos < size_buf:
@@ -78,20 +77,43 @@ def decode_container(buf: bytes, schemas: SchemaCache) -> list[dict]:
             if end + _SYNC > size_buf:
                 raise DecodeError(f"truncated Avro container: the sync marker after block {block} is cut off")
             raise DecodeError(f"corrupt Avro container: the sync marker after block {block} differs from the header's")
-        if codec == b"null":
-            data, start, stop = buf, pos, end
-        else:
-            data = decompress(codec, buf[pos:end])
-            start, stop = 0, len(data)
-        if count > stop - start and not may_be_empty(schema):
-            raise DecodeError(
-                f"corrupt Avro container: block {block} claims {count} records in only {stop - start} bytes"
-            )
-        records += read_records(data, start, stop, count, schema, f"block {block} of the Avro container")
+        yield block, count, pos, end
         pos = end + _SYNC
     if not block:
         raise DecodeError("truncated Avro container: it has a header but no data block")
-    return records
+
+
+def container_records(buf: bytes) -> int:
+    """How many records the container ``buf`` holds, from its block headers (nothing is decoded)."""
+    _, _, sync, pos = read_header(buf)
+    return sum(count for _, count, _, _ in _blocks(buf, sync, pos))
+
+
+def container_spans(buf: bytes, schemas: SchemaCache) -> list[Span]:
+    """The blocks of the container ``buf`` as spans of records (fastavro's reader: decompressed here)."""
+    raw_schema, codec, sync, pos = read_header(buf)
+    schema = schemas.get(raw_schema)
+    spans = []
+    for block, count, start, end in _blocks(buf, sync, pos):
+        data: bytes = buf
+        if codec != b"null":
+            data = decompress(codec, buf[start:end])
+            start, end = 0, len(data)
+        if count > end - start and not may_be_empty(schema):
+            raise DecodeError(
+                f"corrupt Avro container: block {block} claims {count} records in only {end - start} bytes"
+            )
+        spans.append(Span(schema, data, start, end, count, f"block {block} of the Avro container"))
+    return spans
+
+
+def decode_container(buf: bytes, schemas: SchemaCache) -> list[dict]:
+    """All records of the container ``buf``, decoded by fastavro with its writer schema (parsed via ``schemas``)."""
+    return [
+        r
+        for span in container_spans(buf, schemas)
+        for r in read_records(span.data, span.start, span.end, span.count, span.schema, span.what)
+    ]
 
 
 def _header(schema_json: bytes, codec: str, sync: bytes) -> bytes:
@@ -124,3 +146,12 @@ def encode_container(records: dict | list[dict], schema: Any, codec: str = "null
         write_record(bio, writer.parsed, record)
     data = COMPRESS[codec](bio.getvalue())
     return b"".join((header, write_long(len(records)), write_long(len(data)), data, header[-_SYNC:]))
+
+
+def split_container(buf: bytes, records: list[dict]) -> list[bytes]:
+    """One container per alert, as ZTF sends them: ``buf`` itself when it holds one alert, else one new
+    container per record (``records``, its decoded alerts), each with the writer schema of ``buf``."""
+    if len(records) == 1:
+        return [buf]
+    schema = read_header(buf)[0]
+    return [encode_container(record, schema) for record in records]

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from io import BytesIO
-from typing import Any, Callable
+from typing import Any
 
 from genesis.errors import DecodeError
 
-from ._avro import read_records, write_record, writer_schema
+from ._avro import write_record, writer_schema
 
 _HEADER = 5
 
 
-def decode_wire(buf: bytes, resolve: Callable[[int], Any]) -> list[dict]:
-    """The one record of a wire-format message; ``resolve(id)`` gives the parsed schema (or raises)."""
+def wire_schema_id(buf: bytes) -> int:
+    """The schema id of a Confluent wire-format message (its first byte is the magic 0)."""
     if len(buf) < _HEADER:
         raise DecodeError(f"truncated Confluent wire-format message: the header needs {_HEADER} bytes, got {len(buf)}")
-    schema_id = int.from_bytes(buf[1:_HEADER], "big")
-    return read_records(
-        buf, _HEADER, len(buf), 1, resolve(schema_id), f"Confluent wire-format message (schema id {schema_id})"
-    )
+    return int.from_bytes(buf[1:_HEADER], "big")
 
 
 def encode_wire(record: dict, schema: Any, schema_id: int) -> bytes:

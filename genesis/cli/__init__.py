@@ -15,7 +15,7 @@ import sys
 from ..errors import GenesisError
 
 #: the order ``genesis --help`` lists subcommands in; others follow alphabetically
-ORDER = ["consume", "topics", "show", "load", "inject", "cluster", "doctor", "auth"]
+ORDER = ["consume", "pipe", "topics", "show", "load", "inject", "cluster", "doctor", "auth"]
 
 
 def subcommands() -> list[str]:

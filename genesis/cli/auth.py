@@ -1,4 +1,7 @@
-"""``genesis auth``: the credentials file (add, list, remove logins per broker host) — a thin layer over genesis.auth."""
+"""``genesis auth``: the credentials file (add, list, remove logins per broker host).
+
+A thin layer over :mod:`genesis.auth`.
+"""
 
 from __future__ import annotations
 

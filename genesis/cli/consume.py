@@ -10,25 +10,31 @@ Output formats:
   (ZTF) or ``<diaSourceId>.avro`` (LSST), readable by ``fastavro.reader``. A one-alert
   container message is written as received, byte for byte; other alerts are written with
   the schema they were sent with.
+* ``parquet``: Parquet files in ``--output DIR`` (needs pyarrow: ``genesis-streaming[parquet]``),
+  one row per alert, nested fields kept nested; a new file every ``--alerts-per-file`` alerts or
+  ``--seconds-per-file`` seconds and for every writer schema; a file being written is
+  ``_*.part`` (readers skip it). See :mod:`genesis.parquet`.
 
-Offsets are committed (``--commit``) only after the alerts were written out, so a crash
-never loses an alert (it may repeat some). The progress bar goes to stderr.
+Offsets are committed (``--commit``) only after the alerts were written out (for Parquet: only
+after the file holding them was closed and fsynced), so a crash never loses an alert (it may
+repeat some). The progress bar goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
-import subprocess
 import sys
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .._loader import load_callable
+from .._models import Metadata
 from ..errors import ConfigError
 
 EXAMPLES = """examples:
@@ -40,11 +46,14 @@ EXAMPLES = """examples:
   genesis consume kafka://localhost/ztf --start-at 2024-05-01T06:00 --timeout 30
   genesis consume kafka://localhost/ztf --start-at -10          # the last 10 of every partition
   genesis consume kafka://mygroup@localhost/medium --processes 2 --until-eos --commit
+  genesis consume kafka://localhost/medium --start-at earliest --until-eos --fields objectId,candidate \
+      --format json                                      # decodes each alert only that far
+  genesis consume kafka://me@localhost/medium --start-at earliest --until-eos --commit \
+      --format parquet --output alerts/ --no-cutouts     # pandas.read_parquet("alerts/")
 """
 
 #: commit every this many alerts with --commit (and at the end)
 COMMIT_EVERY = 1000
-_CONTAINER_MAGIC = b"Obj\x01"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,11 +91,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="commit offsets after the alerts were written (needs a group in the URL to matter)",
     )
-    p.add_argument("--format", choices=("summary", "json", "avro"), default="summary", help="output format")
+    p.add_argument("--format", choices=("summary", "json", "avro", "parquet"), default="summary", help="output format")
     p.add_argument(
-        "--output", metavar="DIR", type=Path, help="write one file per alert into DIR (json, avro; required for avro)"
+        "--output",
+        metavar="DIR",
+        type=Path,
+        help="write files into DIR: one per alert (json, avro) or Parquet files (required for avro and parquet)",
     )
-    p.add_argument("--no-cutouts", action="store_true", help="json: leave bytes fields (cutouts) out")
+    p.add_argument("--no-cutouts", action="store_true", help="json, parquet: leave bytes fields (cutouts) out")
+    p.add_argument(
+        "--alerts-per-file",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parquet: start new files after N alerts (default 10,000)",
+    )
+    p.add_argument(
+        "--seconds-per-file",
+        type=float,
+        default=None,
+        metavar="S",
+        help="parquet: start new files after S seconds, at the next alert (default 300)",
+    )
+    p.add_argument(
+        "--fields",
+        type=parse_fields,
+        metavar="F1,F2",
+        help="only these top-level fields of each alert, e.g. objectId,candidate (decoded only that far; "
+        "--format avro still writes the whole alert)",
+    )
     p.add_argument(
         "--processes",
         type=int,
@@ -115,69 +148,40 @@ def parse_start_at(text: str) -> str | int | datetime:
         ) from None
 
 
-def load_filter(spec: str) -> Callable[[dict], Any]:
-    """The function named ``module:function`` (the module must be importable)."""
-    module, sep, name = spec.partition(":")
-    if not sep or not module or not name:
-        raise ConfigError(
-            f"--filter {spec!r}: write the filter as module:function, e.g. genesis.filters:filter_asteroids"
-        )
-    try:
-        func = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load the filter {spec!r}: {exc}") from None
-    if not callable(func):
-        raise ConfigError(f"--filter {spec!r} is not a function")
-    return func
+def parse_fields(text: str) -> tuple[str, ...]:
+    """``objectId,candidate`` -> ``("objectId", "candidate")``."""
+    names = tuple(f.strip() for f in text.split(",") if f.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("--fields takes top-level field names separated by commas")
+    return names
 
 
-# ------------------------------------------------------------------------------ raw messages
-@dataclass(slots=True)
-class Received:
-    """A decoded alert with the message it came in (for writing it out as Avro unchanged)."""
+class Transformed:
+    """What the filter returned instead of the alert (it has no message of its own)."""
 
-    alert: Any
-    value: bytes | None
-    key: bytes | None
-    count: int  #: records in the message
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
-class KeepRaw:
-    """A decoder that keeps each record's message beside it.
+class MarkTransformed:
+    """Wraps the user's filter so that what it returns instead of an alert is told apart from the alert
+    (which ``--format avro`` then writes as its message came, byte for byte). Picklable: it runs in
+    the consumer processes of ``--processes`` too."""
 
-    Installed as the stream's decoder, so it also runs in pool workers; the user's filter
-    sees the plain alert through :class:`OnAlert`.
-    """
-
-    def __init__(self, decoder: Any) -> None:
-        self.decoder = decoder
-
-    def decode(self, value: bytes, key: bytes | None = None) -> list[Received]:
-        records = self.decoder.decode(value, key)
-        return [Received(r, value, key, len(records)) for r in records]
-
-    def schema_by_id(self, schema_id: int) -> Any:
-        return self.decoder.schema_by_id(schema_id)
-
-
-class OnAlert:
-    """Applies a user filter to ``Received.alert``, keeping the message beside what it returns."""
-
-    def __init__(self, flt: Callable[[dict], Any] | None) -> None:
+    def __init__(self, flt: Callable[[dict], Any]) -> None:
         self.flt = flt
 
-    def __call__(self, item: Received) -> Received | None:
-        if self.flt is None:
-            return item
-        verdict = self.flt(item.alert)
+    def __call__(self, alert: dict) -> Any:
+        verdict = self.flt(alert)
         if verdict is None or verdict is False:
             return None
-        if verdict is True or verdict is item.alert:
-            return item
-        return replace(item, alert=verdict, value=None)  # a new value: no message holds it
+        if verdict is True or verdict is alert:
+            return True
+        return Transformed(verdict)
 
 
-# ------------------------------------------------------------------------------ writers
 def _alert_name(alert: dict) -> str:
     for key in ("candid", "diaSourceId"):
         if alert.get(key) is not None:
@@ -191,59 +195,74 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def avro_bytes(item: Received, decoder: KeepRaw) -> bytes:
-    """One Avro container holding the alert: the message itself when it is one, else re-encoded
-    with the writer schema of its message (container header, key schema or wire-format id)."""
-    from .._codecs import encode_container
-    from .._codecs._container import read_header
-
-    value = item.value
-    if value is None:
-        raise ConfigError(
-            "--format avro cannot write what the filter returned instead of an alert; "
-            "make the filter return the alert (or True), or use --format json"
-        )
-    if value[:4] == _CONTAINER_MAGIC:
-        if item.count == 1:
-            return value
-        schema: Any = read_header(value)[0].decode()
-    elif item.key and item.key[:1] in (b"{", b"["):
-        schema = item.key.decode()
-    elif value[:1] == b"\x00":
-        schema = decoder.schema_by_id(int.from_bytes(value[1:5], "big"))
-    else:  # JSON messages have no schema
-        raise ConfigError("--format avro needs Avro alerts; these are JSON: use --format json")
-    return encode_container(item.alert, schema)
-
-
-def _line_writer(progress: bool) -> Callable[[str], None]:
-    """How to print a line: around the progress bar when both share a terminal, else plainly."""
-    if progress and sys.stdout.isatty() and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return lambda line: tqdm.write(line, file=sys.stdout)  # clears the bar, prints, redraws it
-    return lambda line: sys.stdout.write(line + "\n")
-
-
 class Output:
-    """Where alerts go: stdout lines or files in a directory, in the chosen format."""
+    """Where alerts go: stdout lines or files in a directory, in the chosen format.
+
+    Picklable, so that each consumer process of ``--processes`` writes its own alerts.
+    """
 
     def __init__(
-        self, fmt: str, directory: Path | None, drop_bytes: bool, decoder: Any, progress: bool = False
+        self,
+        fmt: str,
+        directory: Path | None,
+        drop_bytes: bool,
+        schemas: str | None = None,
+        schema_registry: str | None = None,
+        progress: bool = False,
+        flush_each: bool = False,
+        fields: tuple[str, ...] | None = None,
+        parquet: dict[str, Any] | None = None,
     ) -> None:
-        self.fmt, self.directory, self.drop_bytes, self.decoder = fmt, directory, drop_bytes, decoder
-        self._line = _line_writer(progress)
-        if fmt == "avro" and directory is None:
-            raise ConfigError("--format avro writes one file per alert: give --output DIR")
+        from .._codecs import Decoder
+
+        self.fmt, self.directory, self.drop_bytes, self.flush_each = fmt, directory, drop_bytes, flush_each
+        self.fields = fields
+        self.decoder = Decoder(schemas=schemas, schema_registry=schema_registry)  # for the messages' writer schemas
+        self.progress = progress
+        if fmt in ("avro", "parquet") and directory is None:
+            raise ConfigError(f"--format {fmt} writes files: give --output DIR")
         if fmt == "summary" and directory is not None:
-            raise ConfigError("--output is for --format json or avro; summaries go to stdout")
+            raise ConfigError("--output is for --format json, avro or parquet; summaries go to stdout")
+        self.parquet = dict(parquet or {})  # ParquetSink options; the sink is made in the process that writes
+        self._sink: Any = None
+        if fmt == "parquet":
+            from ..parquet import require_pyarrow
+
+            require_pyarrow()
+        elif any(v is not None for v in self.parquet.values()):
+            raise ConfigError("--alerts-per-file and --seconds-per-file are for --format parquet")
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
-    def write(self, item: Any) -> None:
+    @property
+    def commits_on_close(self) -> bool:
+        """True when offsets may be committed only as files close (Parquet): :meth:`__call__` says when."""
+        return self.fmt == "parquet"
+
+    def __getstate__(self) -> dict[str, Any]:  # to the consumer processes of --processes: without a sink
+        return {**self.__dict__, "_sink": None}
+
+    def _line(self, text: str) -> None:
+        if self.progress and sys.stdout.isatty() and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            tqdm.write(text, file=sys.stdout)  # clears the bar, prints, redraws it
+        else:
+            sys.stdout.write(text + "\n")
+        if self.flush_each:
+            sys.stdout.flush()
+
+    def __call__(self, item: Any, meta: Metadata) -> bool:
+        """Write one alert (or what the filter returned instead), with the metadata of its message.
+
+        True when everything written so far is on disk (Parquet: a batch of files was just closed),
+        so the offsets handed over may be committed; the other formats write each alert at once.
+        """
         from .. import alerts
 
-        alert = item.alert if isinstance(item, Received) else item
+        if self.fmt == "parquet":
+            return self._parquet(item, meta)
+        alert = item.value if isinstance(item, Transformed) else item
         if self.fmt == "summary":
             self._line(alerts.summary(alert))
         elif self.fmt == "json":
@@ -253,10 +272,45 @@ class Output:
             else:
                 _write_atomic(self.directory / f"{_alert_name(alert)}.json", text.encode() + b"\n")
         else:
-            _write_atomic(self.directory / f"{_alert_name(alert)}.avro", avro_bytes(item, self.decoder))
+            assert self.directory is not None
+            if isinstance(item, Transformed) or meta.value is None:
+                raise ConfigError(
+                    "--format avro cannot write what the filter returned instead of an alert; "
+                    "make the filter return the alert (or True), or use --format json"
+                )
+            if self.fields is not None:  # the stream decoded part of it: the file holds the whole alert
+                alert = self.decoder.decode(meta.value, meta.key)[meta.index]
+            data = self.decoder.as_container(alert, meta.value, meta.key)
+            _write_atomic(self.directory / f"{_alert_name(alert)}.avro", data)
+        return True
+
+    def _parquet(self, item: Any, meta: Metadata) -> bool:
+        if isinstance(item, Transformed) or meta.value is None:
+            raise ConfigError(
+                "--format parquet cannot write what the filter returned instead of an alert; "
+                "make the filter return the alert (or True), or use --format json"
+            )
+        if self._sink is None:
+            from ..parquet import ParquetSink
+
+            assert self.directory is not None
+            options = {k: v for k, v in self.parquet.items() if v is not None}
+            self._sink = ParquetSink(self.directory, fields=self.fields, cutouts=not self.drop_bytes, **options)
+        return self._sink.write(item, self.decoder.writer_schema(meta.value, meta.key))
 
     def flush(self) -> None:
         sys.stdout.flush()
+
+    def close(self) -> None:
+        """Finish what is being written (Parquet: close the open files); then commit."""
+        if self._sink is not None:
+            self._sink.close()
+        self.flush()
+
+    def abort(self) -> None:
+        """Drop unfinished files (Parquet's ``.part``): their alerts are not committed, so they come again."""
+        if self._sink is not None:
+            self._sink.abort()
 
 
 # ------------------------------------------------------------------------------ running
@@ -268,33 +322,70 @@ def run(args: argparse.Namespace) -> int:
     return consume(args)
 
 
+def _filter(args: argparse.Namespace) -> MarkTransformed | None:
+    return MarkTransformed(load_callable(args.filter, "--filter")) if args.filter else None
+
+
+def _timeout(args: argparse.Namespace) -> float | None:
+    return args.timeout if args.timeout is not None else (10.0 if args.until_eos else None)
+
+
+def _output(args: argparse.Namespace, **options: Any) -> Output:
+    """The Output the arguments ask for."""
+    from .._urls import parse_url
+
+    topics = parse_url(args.url).topics
+    parquet = {"alerts_per_file": args.alerts_per_file, "seconds_per_file": args.seconds_per_file}
+    if args.format == "parquet" and len(topics) == 1 and not topics[0].startswith("^"):
+        parquet["prefix"] = topics[0]  # file names start with the topic
+    return Output(
+        args.format,
+        args.output,
+        args.no_cutouts,
+        args.schemas,
+        args.schema_registry,
+        fields=args.fields,
+        parquet=parquet,
+        **options,
+    )
+
+
 def consume(args: argparse.Namespace) -> int:
-    """One consumer: read, write out, commit what was written."""
+    """One consumer: read, write out, commit what was written (Parquet: what is in closed files)."""
     from ..streaming import open as gs_open
 
-    timeout = args.timeout if args.timeout is not None else (10.0 if args.until_eos else None)
-    flt = load_filter(args.filter) if args.filter else None
+    out = _output(args, progress=not args.no_progress)
     with gs_open(
         args.url, start_at=args.start_at, schemas=args.schemas, schema_registry=args.schema_registry
     ) as stream:
-        if args.format == "avro":
-            stream.decoder = KeepRaw(stream.decoder)
-            flt = OnAlert(flt)
-        out = Output(args.format, args.output, args.no_cutouts, stream.decoder, progress=not args.no_progress)
         n = 0
         try:
-            for _, item in stream(
-                timeout=timeout, limit=args.limit, until_eos=args.until_eos, filter=flt, progress=not args.no_progress
+            for _, item, meta in stream(
+                timeout=_timeout(args),
+                limit=args.limit,
+                until_eos=args.until_eos,
+                filter=_filter(args),
+                progress=not args.no_progress,
+                metadata=True,
+                fields=args.fields,
             ):
-                out.write(item)
+                on_disk = out(item, meta)
                 n += 1
-                if args.commit and n % COMMIT_EVERY == 0:
+                if not args.commit:
+                    continue
+                if out.commits_on_close:
+                    if on_disk:  # a file holding the alerts handed over was just closed and fsynced
+                        stream.commit()
+                elif n % COMMIT_EVERY == 0:
                     out.flush()
                     stream.commit()
         except BrokenPipeError:  # `genesis consume ... | head`: the reader is gone; stop quietly
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush is silent
+            sys.stdout = open(os.devnull, "w")
             return 0
-        out.flush()
+        except BaseException:
+            out.abort()  # unfinished files go; their alerts were not committed
+            raise
+        out.close()
         if args.commit:
             stream.commit()
     if args.output is not None:
@@ -302,53 +393,44 @@ def consume(args: argparse.Namespace) -> int:
     return 0
 
 
-def _child_argv(args: argparse.Namespace, url: str) -> list[str]:
-    """The ``genesis consume`` command line of one of the ``--processes`` children."""
-    argv = ["consume", url, "--format", args.format, "--no-progress"]
-    start = args.start_at.isoformat() if isinstance(args.start_at, datetime) else str(args.start_at)
-    argv.append(f"--start-at={start}")  # '=': a value such as -10 must not look like an option
-    for flag, value in (
-        ("--limit", args.limit),
-        ("--timeout", args.timeout),
-        ("--filter", args.filter),
-        ("--output", args.output),
-        ("--schemas", args.schemas),
-        ("--schema-registry", args.schema_registry),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    for flag, on in (("--until-eos", args.until_eos), ("--commit", args.commit), ("--no-cutouts", args.no_cutouts)):
-        if on:
-            argv.append(flag)
-    return argv
-
-
 def run_processes(args: argparse.Namespace) -> int:
-    """``--processes N``: N ``genesis consume`` processes sharing one consumer group.
+    """``--processes N``: N consumer processes of one group (:func:`genesis.scaleout.run_group`).
 
-    Kafka splits the partitions between them. Stop-gap until the scale-out helper
-    (``genesis.scaleout``) exists. Without ``--commit``, partitions that move between the
-    processes are read again from the last commit (duplicates, never loss).
+    Kafka splits the partitions between them; each writes its own alerts (Parquet: its own files,
+    named with its pid). With ``--commit``, each commits what it wrote (whenever the output says
+    it is on disk: after every alert, or as Parquet files close; and at the end); without it,
+    nothing is committed.
     """
     from .._kafka import random_group_id
     from .._urls import parse_url
+    from ..scaleout import run_group
 
     spec = parse_url(args.url)
-    url = args.url
     if spec.group is None:
-        group = random_group_id()
-        url = url.replace("kafka://", f"kafka://{group}@", 1)
-        print(f"genesis consume: {args.processes} processes in the new group {group}", file=sys.stderr)
-    argv = [sys.executable, "-m", "genesis", *_child_argv(args, url)]
-    procs = [subprocess.Popen(argv) for _ in range(args.processes)]
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:  # the children got the Ctrl-C too; give them time to commit and leave
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        spec = replace(spec, group=random_group_id())
+        print(f"genesis consume: {args.processes} processes in the new group {spec.group}", file=sys.stderr)
+    out = _output(args, flush_each=args.commit)
+    report = run_group(
+        spec.url(),
+        processes=args.processes,
+        handler=out,
+        metadata=True,
+        start_at=args.start_at,
+        filter=_filter(args),
+        timeout=_timeout(args),
+        until_eos=args.until_eos,
+        limit=args.limit,
+        commit=args.commit,
+        commit_every=COMMIT_EVERY,
+        sink=out.commits_on_close,
+        fields=args.fields,
+        options={"schemas": args.schemas, "schema_registry": args.schema_registry},
+    )
+    if args.output is not None:
+        print(f"wrote {report.handled} alerts to {args.output}", file=sys.stderr)
+    for p in report.processes:
+        if p.error:
+            print(f"genesis consume: process {p.index} failed: {p.error}", file=sys.stderr)
+    if report.interrupted:
         return 130
-    return max(codes)
+    return 0 if report.ok else 1

@@ -9,9 +9,10 @@ examples:
   genesis doctor kafka://localhost/small
   genesis doctor kafka://kafka.example.org:9092/ztf_public --timeout 20
 
-Checks, in order: the URL parses; each bootstrap host resolves; each port accepts TCP; the TLS
-handshake (when TLS is configured) and which CA is trusted; the login; the topic exists; a
-message can be read; the consumer group can be used. One line per check; exit status 0 when
+Checks, in order: which decoder reads alerts (compiled, or fastavro and why); the URL parses;
+each bootstrap host resolves; each port accepts TCP; the TLS handshake (when TLS is configured)
+and which CA is trusted; the login; the topic exists; a message can be read; the consumer group
+can be used. One line per check; exit status 0 when
 all pass. Credentials come from the environment or the credentials file (genesis auth).
 """
 

@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   genesis inject kafka://localhost/lsst --visits 3                   # 10,000 alerts per 40 s, evenly
   genesis inject kafka://localhost/lsst --rate 10000/4s --duration 60  # 10x the LSST rate
   genesis inject kafka://localhost/lsst --visits 2 --burst 5         # each visit within 5 s, as Rubin does
+  genesis inject kafka://localhost/lsst --format lsst --visits 1    # Rubin's newest schema (genesis-streaming[rubin])
+  genesis inject kafka://localhost/lsst --format lsst --schema-version 10.0 --visits 1
 """
 
 
@@ -42,9 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--format",
         choices=("ztf", "lsst"),
         default="ztf",
-        help="ztf: Avro container with schema; lsst: Confluent wire format, schema id 900 (default ztf)",
+        help="ztf: Avro container with schema; lsst: Rubin's Confluent wire format (default ztf)",
     )
-    p.add_argument("--pool", type=int, default=256, help="distinct pre-encoded payloads (default 256)")
+    p.add_argument(
+        "--schema-version",
+        metavar="X.Y",
+        help="lsst: Rubin's schema to send, e.g. 10.0 (default: the newest of lsst-alert-packet, "
+        "the extra genesis-streaming[rubin]); real Rubin alerts are converted to it",
+    )
+    p.add_argument(
+        "--payloads",
+        "--pool",
+        type=int,
+        default=256,
+        help="distinct pre-encoded payloads (default 256; --pool: older name)",
+    )
     p.add_argument(
         "--tolerance",
         type=float,
@@ -69,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             duration=args.duration,
             burst=args.burst,
             format=args.format,
-            pool=args.pool,
+            schema_version=args.schema_version,
+            payloads=args.payloads,
             tolerance=args.tolerance,
             stop=stop,
         )

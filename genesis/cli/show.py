@@ -69,43 +69,16 @@ def from_stream(url: str, partition: int, offset: int | None, schemas: str | Non
 
 
 def _at_offset(url: str, partition: int, offset: int, schemas: str | None) -> tuple[dict, str]:
-    # A plain assigned consumer: no group join, no commits, just this one message.
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
     from .._codecs import Decoder
-    from .._kafka import ErrorLog, base_config, connect, random_group_id, translate
+    from .._topics import read_one
     from .._urls import parse_url
 
     spec = parse_url(url)
     if len(spec.topics) != 1 or spec.topics[0].startswith("^"):
         raise ConfigError("--offset needs a URL with exactly one topic name")
     topic = spec.topics[0]
-    errors = ErrorLog(spec.bootstrap_servers)
-    consumer = Consumer(
-        {
-            **base_config(spec, error_log=errors),
-            "group.id": random_group_id(),
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
-    try:
-        connect(consumer.list_topics, spec, errors, _TIMEOUT)
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_TIMEOUT)
-        if not low <= offset < high:
-            raise ConfigError(f"{topic}[{partition}] holds offsets {low}..{high - 1}; {offset} is not there")
-        consumer.assign([TopicPartition(topic, partition, offset)])
-        msg = consumer.poll(_TIMEOUT)
-        if msg is None or msg.error() is not None:
-            raise ConfigError(
-                f"could not read {topic}[{partition}]@{offset}"
-                + (f": {msg.error().str()}" if msg is not None else f" within {_TIMEOUT:g} s")
-            )
-        records = Decoder(schemas=schemas).decode(msg.value(), msg.key())
-    except KafkaException as exc:
-        raise translate(exc, brokers=spec.bootstrap_servers, topic=topic) from None
-    finally:
-        consumer.close()
+    msg = read_one(spec, topic, partition, offset, timeout=_TIMEOUT)
+    records = Decoder(schemas=schemas).decode(msg.value(), msg.key())
     return records[0], f"{topic}[{partition}]@{offset}"
 
 
@@ -140,7 +113,7 @@ def plot(alert: dict, path: Path) -> Path:
     from .. import alerts
 
     fig = plt.figure(figsize=(10, 8), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])  # type: ignore[misc]  # two: an array
     alerts.plot_lightcurve(alert, ax=top.subplots())
     alerts.plot_cutouts(alert, fig=bottom)
     path.parent.mkdir(parents=True, exist_ok=True)

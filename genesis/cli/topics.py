@@ -1,14 +1,23 @@
 """``genesis topics URL``: the topics of a cluster with their partitions, message counts and
 retention; with a group in the URL (``kafka://group@host/topic``), what that group has
-committed and how far behind it is (lag) on every partition."""
+committed and how far behind it is (lag) on every partition.
+
+``genesis topics create URL`` makes the URL's topics (the cluster's default partitions and
+replication unless told), ``genesis topics delete URL`` removes them (after asking, unless ``--yes``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, replace
+import re
+import sys
+from dataclasses import asdict, replace
 from typing import Any
 
+from .. import _topics
+from .._topics import TopicInfo
+from .._urls import StreamSpec, parse_url
 from ..errors import ConfigError
 
 EXAMPLES = """examples:
@@ -16,55 +25,117 @@ EXAMPLES = """examples:
   genesis topics kafka://localhost/small,medium      # just these
   genesis topics kafka://mygroup@localhost/small     # and the lag of consumer group mygroup
   genesis topics kafka://localhost/ --json
+  genesis topics create kafka://localhost/mytopic --partitions 6 --retention 7d
+  genesis topics create kafka://localhost/mytopic --if-not-exists --config max.message.bytes=10485760
+  genesis topics delete kafka://localhost/mytopic --yes
 """
 
 _TIMEOUT = 10.0
 _ALL = "__all_topics__"  # stands in for "no topic" so the URL grammar accepts kafka://host/
+_UNITS = {"ms": 1, "s": 1000, "min": 60_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
 
-@dataclass
-class PartitionInfo:
-    partition: int
-    low: int
-    high: int
-    leader: int
-    replicas: list[int]
-    committed: int | None = None  #: the group's committed offset (None: nothing committed)
-    lag: int | None = None  #: messages after the committed offset (all of them without one)
+class _AnyWord:
+    """Choices that admit any first word: one that names no action is the URL of a listing."""
 
-    @property
-    def messages(self) -> int:
-        return self.high - self.low
+    def __contains__(self, word: object) -> bool:
+        return True
 
 
-@dataclass
-class TopicInfo:
-    name: str
-    partitions: list[PartitionInfo]
-    retention_ms: int | None = None
-    retention_bytes: int | None = None
-    messages: int = 0
-    lag: int | None = None
+class _ListUnlessNamed(argparse._SubParsersAction):
+    """``genesis topics URL`` lists; ``create`` or ``delete`` as the first word is that action."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = _AnyWord()  # type: ignore[assignment]  # argparse checks the first word against it
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if values and values[0] not in self._name_parser_map:
+            values = ["list", *values]
+        super().__call__(parser, namespace, values, option_string)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "topics",
-        help="topics, partitions, message counts, retention; a group's lag",
+        help="topics, partitions, message counts, retention; a group's lag; create and delete topics",
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("url", help="kafka://[group@]host[:port]/[topic[,topic2]] (no topic: all of them)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--partitions", action="store_true", help="one row per partition, not per topic")
-    p.set_defaults(func=run)
+    p.register("action", "parsers", _ListUnlessNamed)
+    actions = p.add_subparsers(dest="topics_command", metavar="[create|delete] URL")
+    actions.required = True
+
+    listing = actions.add_parser(
+        "list", help="(the default) list topics", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    listing.add_argument("url", help="kafka://[group@]host[:port]/[topic[,topic2]] (no topic: all of them)")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.add_argument("--partitions", action="store_true", help="one row per partition, not per topic")
+    listing.set_defaults(func=run)
+
+    create = actions.add_parser(
+        "create", help="create the URL's topics", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    create.add_argument("url", help="kafka://host[:port]/topic[,topic2]")
+    create.add_argument("--partitions", type=int, default=-1, metavar="N", help="partitions (default: the cluster's)")
+    create.add_argument(
+        "--replication", type=int, default=-1, metavar="N", help="replicas of each partition (default: the cluster's)"
+    )
+    create.add_argument(
+        "--retention", type=parse_duration, metavar="TIME", help="how long messages stay: 7d, 12h, 30min, forever"
+    )
+    create.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        type=parse_setting,
+        metavar="KEY=VALUE",
+        help="a topic setting (repeatable)",
+    )
+    create.add_argument(
+        "--if-not-exists", action="store_true", help="a topic that exists already is fine (kept as it is)"
+    )
+    create.set_defaults(func=run_create)
+
+    delete = actions.add_parser(
+        "delete",
+        help="delete the URL's topics and their messages",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    delete.add_argument("url", help="kafka://host[:port]/topic[,topic2]")
+    delete.add_argument("--yes", action="store_true", help="do not ask")
+    delete.set_defaults(func=run_delete)
 
 
-def _parse(url: str):
+def parse_duration(text: str) -> int:
+    """``7d``, ``12h``, ``30min``, ``90s``, ``500ms`` (or ``forever``) -> milliseconds (-1: forever)."""
+    if text.strip().lower() in ("forever", "-1"):
+        return -1
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)\s*", text.lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 12h, 30min, 90s or forever")
+    return round(float(match[1]) * _UNITS[match[2]])
+
+
+def parse_setting(text: str) -> tuple[str, str]:
+    """``key=value`` -> ``(key, value)``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE, e.g. retention.bytes=1073741824")
+    return key.strip(), value.strip()
+
+
+def _parse(url: str) -> StreamSpec:
     """The URL's StreamSpec; ``kafka://host`` and ``kafka://host/`` (no topic) mean every topic."""
-    from .._urls import parse_url
-
     rest = url.partition("://")[2]
     if "/" not in rest or rest.endswith("/"):
         return parse_url(f"{url.rstrip('/')}/{_ALL}")
@@ -73,70 +144,8 @@ def _parse(url: str):
 
 def describe(url: str, timeout: float = _TIMEOUT) -> list[TopicInfo]:
     """What ``genesis topics`` prints, as data: user topics (or those of the URL) and the URL group's lag."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-    from confluent_kafka.admin import AdminClient
-
-    from .._kafka import ErrorLog, base_config, connect, translate
-
     spec = _parse(url)
-    wanted = [t for t in spec.topics if t != _ALL]
-    if any(t.startswith("^") for t in wanted):
-        raise ConfigError("genesis topics takes topic names, not patterns")
-    errors = ErrorLog(spec.bootstrap_servers)
-    conf = base_config(spec, error_log=errors)
-    consumer = Consumer({**conf, "group.id": spec.group or "genesis-topics", "enable.auto.commit": False})
-    try:
-        meta = connect(consumer.list_topics, replace(spec, topics=tuple(wanted)), errors, timeout)
-        names = wanted or sorted(t for t in meta.topics if not t.startswith("__"))
-        admin = AdminClient({k: v for k, v in conf.items() if k != "error_cb"})
-        configs = _retention(admin, names, timeout)
-        infos = []
-        for name in names:
-            parts = []
-            for p in sorted(meta.topics[name].partitions.values(), key=lambda p: p.id):
-                low, high = consumer.get_watermark_offsets(TopicPartition(name, p.id), timeout=timeout)
-                parts.append(PartitionInfo(p.id, low, high, p.leader, list(p.replicas)))
-            if spec.group:
-                _add_lag(consumer, name, parts, timeout)
-            info = TopicInfo(name, parts, *configs.get(name, (None, None)))
-            info.messages = sum(p.messages for p in parts)
-            if spec.group:
-                info.lag = sum(p.lag or 0 for p in parts)
-            infos.append(info)
-        return infos
-    except KafkaException as exc:
-        raise translate(exc, brokers=spec.bootstrap_servers) from None
-    finally:
-        consumer.close()
-
-
-def _retention(admin: Any, names: list[str], timeout: float) -> dict[str, tuple[int | None, int | None]]:
-    from confluent_kafka.admin import ConfigResource
-
-    if not names:
-        return {}
-    futures = admin.describe_configs(
-        [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names], request_timeout=timeout
-    )
-    out = {}
-    for resource, future in futures.items():
-        entries = future.result(timeout=timeout)
-
-        def number(key: str) -> int | None:
-            entry = entries.get(key)
-            return int(entry.value) if entry is not None and entry.value is not None else None
-
-        out[resource.name] = (number("retention.ms"), number("retention.bytes"))
-    return out
-
-
-def _add_lag(consumer: Any, topic: str, parts: list[PartitionInfo], timeout: float) -> None:
-    from confluent_kafka import TopicPartition
-
-    committed = consumer.committed([TopicPartition(topic, p.partition) for p in parts], timeout=timeout)
-    for p, tp in zip(parts, committed):
-        p.committed = tp.offset if tp.offset >= 0 else None
-        p.lag = p.high - max(p.committed, p.low) if p.committed is not None else p.messages
+    return _topics.describe(replace(spec, topics=tuple(t for t in spec.topics if t != _ALL)), timeout=timeout)
 
 
 def _duration(ms: int | None) -> str:
@@ -218,4 +227,46 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"group": spec.group, "topics": [asdict(t) for t in infos]}, indent=2))
     else:
         print(render(infos, spec.group, args.partitions))
+    return 0
+
+
+def _named_topics(url: str) -> StreamSpec:
+    spec = parse_url(url)
+    if any(t.startswith("^") for t in spec.topics):
+        raise ConfigError("name the topics in the URL, not a pattern")
+    return spec
+
+
+def run_create(args: argparse.Namespace) -> int:
+    spec = _named_topics(args.url)
+    config = dict(args.config)
+    if args.retention is not None:
+        config["retention.ms"] = str(args.retention)
+    if args.partitions == 0 or args.partitions < -1 or args.replication == 0 or args.replication < -1:
+        raise ConfigError("--partitions and --replication must be positive")
+    for name, created in _topics.create(
+        spec,
+        partitions=args.partitions,
+        replication_factor=args.replication,
+        config=config,
+        exist_ok=args.if_not_exists,
+    ):
+        print(f"created topic {name!r}" if created else f"topic {name!r} exists; left as it is")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    spec = _named_topics(args.url)
+    infos = _topics.describe(replace(spec, group=None))  # they exist (or a clear error), and what they hold
+    if not args.yes:
+        what = ", ".join(f"{t.name!r} ({t.messages:,} messages)" for t in infos)
+        if not sys.stdin.isatty():
+            raise ConfigError(f"deleting {what} needs a yes: pass --yes (there is no terminal to ask on)")
+        answer = input(f"delete {what} on {spec.bootstrap_servers}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    for info in infos:
+        _topics.delete(spec, info.name)
+        print(f"deleted topic {info.name!r}")
     return 0

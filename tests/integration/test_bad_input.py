@@ -56,6 +56,7 @@ def packets(data_dir: Path) -> list[Packet]:
     ]
 
 
+#: the packets above that must fail to decode (all but the two good ones)
 BAD = 7
 
 
@@ -65,6 +66,7 @@ def bad_topic(cluster: LocalCluster, data_dir: Path) -> tuple[str, list[Packet]]
     topic = "bad-" + uuid.uuid4().hex[:8]
     cluster.create_topic(topic, partitions=1)
     produced = packets(data_dir)
+    assert sum(p.reason is not None for p in produced) == BAD
     producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "enable.idempotence": True})
     for i, packet in enumerate(produced):
         producer.produce(topic, packet.value, key=b"k%d" % i, headers=[("source", b"test-%d" % i)])
@@ -97,7 +99,7 @@ def test_raise_names_topic_partition_offset_and_why(cluster, bad_topic, data_dir
     err = info.value
     assert got == good_candids(produced)[:1]
     assert (err.topic, err.partition, err.offset) == (topic, 0, 1)
-    assert "truncated" in err.reason and f"{topic}[0]@1" in str(err) and "errors='skip'" in str(err)
+    assert "truncated" in err.reason and f"{topic}[0]@1" in str(err) and "on_decode_error='skip'" in str(err)
     assert cluster.committed(topic, group).get(0) == 1  # never past the packet that failed
 
 

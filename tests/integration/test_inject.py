@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 import genesis.streaming as gs
 from genesis.cli import main as cli
-from genesis.inject import MessagePool, inject, start
+from genesis.inject import MessagePool, inject, make_schedule, start
 
 pytestmark = pytest.mark.integration
 
@@ -53,14 +54,20 @@ def test_two_visits_arrive_exactly_once_with_headers(demo, pool):
 
 
 def test_stop_event_ends_a_background_run(demo, pool):
-    thread, stop, result = start(demo.url("lsst"), "100/s", duration=600, pool=pool)
-    thread.join(3)
-    stop.set()
-    thread.join(30)
+    first_visit = threading.Event()
+    thread, stop, result = start(
+        demo.url("lsst"), "100/s", duration=600, pool=pool, on_visit=lambda visit, report: first_visit.set()
+    )
+    try:
+        # wait for the run to be under way: its first visit (100 alerts, 1 s) was handed over
+        assert first_visit.wait(60), f"no visit finished in 60 s (error: {thread.error!r})"
+    finally:
+        stop.set()
+    thread.join(30)  # a hang guard: a stopped run ends after flushing what it sent
     assert not thread.is_alive() and thread.error is None
     (report,) = result
     assert report.stopped and not report.kept_schedule
-    assert 0 < report.sent < report.planned and report.ok
+    assert 100 <= report.sent < report.planned and report.ok
 
 
 def test_cli_reports_json_and_exit_status(demo, capsys):
@@ -72,3 +79,36 @@ def test_cli_reports_json_and_exit_status(demo, capsys):
 def test_cli_refuses_a_missing_topic(demo, capsys):
     assert cli(["inject", demo.url("no-such-topic-for-inject"), "--visits", "1", "--pool", "2"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_keeps_the_rate_it_was_given(demo, capsys):
+    """``genesis inject --rate 500/2s --visits 2``: alert k leaves k * 4 ms after the first, as the
+    ``genesis.sent_ns`` headers show, never ahead of that and never more than 1 s behind.
+
+    1 s is inject's own tolerance (``--tolerance``, default 1), what its report calls keeping the
+    schedule: the payloads are encoded before the clock starts, so each send is a few
+    microseconds of Python and librdkafka queues the rest; only a stall of the whole process on
+    the busy 2-core machine could make an alert 1 s late, and a pacing bug (sending a visit at
+    once, or drifting) is off by seconds over this 4 s run."""
+    tolerance = 1.0
+    url = demo.url("lsst")
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    assert cli(["inject", url, "--rate", "500/2s", "--visits", "2", "--pool", "16", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    plan = make_schedule("500/2s", visits=2)  # the schedule the command was asked for: even pacing
+    assert report["ok"] and report["sent"] == report["delivered"] == plan.total == 1000
+    found = read_back(url, since, report["first_id"], plan.total)
+    assert len(found) == plan.total
+    sent = {int(got["headers"]["genesis.seq"]): int(got["headers"]["genesis.sent_ns"]) for got in found.values()}
+    assert sorted(sent) == list(range(plan.total))
+    # lateness of alert k behind its planned time, counted from the first alert's send
+    behind = [(sent[k] - sent[0]) / 1e9 - plan.at(k) for k in range(plan.total)]
+    # never ahead of the schedule: the first alert may itself have left up to max_late behind
+    # its planned time (then the next ones catch up); 5 ms for the two clocks read apart
+    assert min(behind) >= -(report["max_late"] + 0.005), f"alert {behind.index(min(behind))} left early"
+    assert max(behind) <= tolerance, f"alert {behind.index(max(behind))} left {max(behind):.3f} s late"
+    # the second visit starts 2 s after the first, not earlier
+    assert (sent[500] - sent[0]) / 1e9 >= plan.at(500) - report["max_late"] - 0.005
+    assert all(
+        int(got["headers"]["genesis.visit"]) == int(got["headers"]["genesis.seq"]) // 500 for got in found.values()
+    )

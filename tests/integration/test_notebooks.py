@@ -16,6 +16,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from genesis.samples import DEMO_SIZES
+
 pytestmark = pytest.mark.integration
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -89,10 +91,12 @@ def test_streaming_demo(kernel: str, tmp_path: Path, fresh_cluster, monkeypatch:
     outputs = [text_of(c) for c in code]
     # the commit cells: without commit the second read starts over, with commit it continues
     reads = [o for c, o in zip(code, outputs) if "alerts1 = [" in c.source or "alerts2 = [" in c.source]
-    assert [r.split("Read ")[1].split(" ")[0] for r in reads] == ["25", "100", "25", "75"]
+    # limit=25, then all of small (100, genesis.samples.DEMO_SIZES); with commit: 25, then the other 75
+    small = DEMO_SIZES["small"]
+    assert [r.split("Read ")[1].split(" ")[0] for r in reads] == ["25", str(small), "25", str(small - 25)]
     checks = [o.strip() for c, o in zip(code, outputs) if c.source.strip() == "set(alerts) == set(alerts1 + alerts2)"]
     assert checks == ["True"]
     robustness = next(o for o in outputs if "while a broker was down" in o)
-    assert "broker 2 stopped" in robustness and "received 20000 alerts" in robustness
+    assert "broker 2 stopped" in robustness and f"received {DEMO_SIZES['medium']} alerts" in robustness
     # (not checked: broker 2 still alive afterwards. The notebook restarted it, so its JVM is in
     # the kernel's process group and ends with the kernel; see LocalCluster._spawn.)

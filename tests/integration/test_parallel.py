@@ -17,9 +17,12 @@ import pytest
 
 import genesis.streaming as gs
 from genesis import errors
-from genesis.demo import demo_messages, load_messages
+from genesis.demo import PARTITIONS, demo_messages, load_messages
+from genesis.samples import DEMO_SIZES, real_ztf_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # setup may start the cluster
+
+SMALL, MEDIUM = DEMO_SIZES["small"], DEMO_SIZES["medium"]  # the demo sets' definition
 
 
 def group() -> str:
@@ -101,16 +104,25 @@ def script_runs(demo, tmp_path_factory):
     return results, victim
 
 
+def medium_candids(data_dir) -> list[int]:
+    """The candids of medium as genesis.samples documents the set: the real alerts in order (copy 0),
+    then copy 1 of each, copy 2, ...; copy c of an alert has its candid + c * 10**15."""
+    reals = [a.record["candid"] for a in real_ztf_alerts(data_dir)]
+    return [reals[i % len(reals)] + (i // len(reals)) * 10**15 for i in range(MEDIUM)]
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_pool_yields_the_serial_set_with_a_filter_from_main(script_runs, method):
+def test_pool_yields_the_serial_set_with_a_filter_from_main(script_runs, method, data_dir):
     results, _ = script_runs
     serial, pooled = results["serial"], results[method]
-    assert serial["alerts"] == pooled["alerts"] == 20000
-    assert sorted(r[1] for r in pooled["rows"]) == sorted(r[1] for r in serial["rows"])
-    assert len(serial["rows"]) > 1000
+    assert serial["alerts"] == pooled["alerts"] == MEDIUM
+    # every_third keeps (and yields) the candids divisible by 3, in the serial run and the pooled one
+    expected = sorted(c for c in medium_candids(data_dir) if c % 3 == 0)
+    assert expected and sorted(r[1] for r in serial["rows"]) == expected
+    assert sorted(r[1] for r in pooled["rows"]) == expected
     idx = [r[0] for r in pooled["rows"]]
-    assert idx == sorted(idx) and len(set(idx)) == len(idx) and idx[-1] < 20000
-    for part in range(6):
+    assert idx == sorted(idx) and len(set(idx)) == len(idx) and idx[-1] < MEDIUM
+    for part in range(PARTITIONS):
         offsets = [r[3] for r in pooled["rows"] if r[2] == part]
         assert offsets == sorted(offsets)  # order within a partition is kept
 
@@ -144,24 +156,34 @@ def test_limit_and_break_keep_in_flight_work_for_the_next_call(demo, make_pool):
             workers.terminate() if hasattr(workers, "terminate") else workers.close()
             workers.join() if hasattr(workers, "join") else None
     rows = a + b + c
-    assert len(a) == 30 and len(b) == 20 and len(c) == 50
-    assert [i for i, _ in rows] == list(range(100))
-    assert len({x for _, x in rows}) == 100
+    assert len(a) == 30 and len(b) == 20 and len(c) == SMALL - 50
+    assert [i for i, _ in rows] == list(range(SMALL))
+    assert len({x for _, x in rows}) == SMALL
 
 
 def test_leftovers_are_refiltered_when_the_filter_changes(demo):
+    with gs.open(demo.url("small"), start_at="earliest") as stream:
+        everything = {a["candid"] for _, a in stream(until_eos=True)}
     with gs.Pool(2) as workers, gs.open(demo.url("small"), start_at="earliest") as stream:
         first = [a["candid"] for _, a in stream(limit=10, pool=workers)]
         rest = [v for _, v in stream(until_eos=True, pool=workers, filter=lambda a: a["candid"] % 2 == 0)]
-    assert len(first) == 10 and all(v is True or isinstance(v, dict) for v in rest)
-    assert all(a["candid"] % 2 == 0 for a in rest)
+    assert len(first) == 10 and len(everything) == SMALL
+    # the second call yields exactly the even candids the first did not: the batches fetched (and
+    # processed without a filter) during the first call are filtered anew, none lost or repeated
+    expected = sorted(c for c in everything - set(first) if c % 2 == 0)
+    assert expected and all(isinstance(v, dict) for v in rest)  # True keeps the alert itself
+    assert sorted(a["candid"] for a in rest) == expected
 
 
 def test_timeout_with_a_pool(demo):
     with gs.Pool(2) as workers, gs.open(demo.url("small"), start_at="earliest") as stream:
         t0 = time.monotonic()
         got = list(stream(timeout=3, pool=workers))
-    assert len(got) == 100 and time.monotonic() - t0 < 30
+    assert len(got) == SMALL
+    # a hang guard: timeout=3 ends the loop 3 idle seconds after the last alert, once the pool
+    # is drained; a loop that forgot the pool's in-flight work, or waited on it forever, would
+    # not end (pytest's timeout); 30 s is room for reading 100 alerts on a busy machine
+    assert time.monotonic() - t0 < 30
 
 
 @pytest.mark.parametrize("n", [0, 37, 99])
@@ -191,7 +213,9 @@ def test_commit_stops_exactly_before_the_failing_alert(demo, one_partition, n):
 def test_commits_never_pass_what_was_handed_over_on_many_partitions(demo):
     with gs.open(demo.url("small"), start_at="earliest") as stream:
         rows = [(a["candid"], m.partition, m.offset) for _, a, m in stream(until_eos=True, metadata=True)]
-    bad = rows[60][0]
+    # an alert with 5 before it in its partition: whatever order the partitions come in, those
+    # 5 are handed over (and committed) before it, so there is something to check
+    bad = next(c for c, _, offset in rows[60:] if offset >= 5)
 
     def fails(alert):
         if alert["candid"] == bad:
@@ -206,7 +230,7 @@ def test_commits_never_pass_what_was_handed_over_on_many_partitions(demo):
                 last[meta.partition] = meta.offset
                 stream.commit()
     got = demo.committed("small", grp)
-    assert got == {p: o + 1 for p, o in last.items()}
+    assert last and got == {p: o + 1 for p, o in last.items()}
 
 
 def test_a_killed_worker_stops_the_stream_with_a_typed_error(demo):
@@ -223,7 +247,7 @@ def test_a_killed_worker_stops_the_stream_with_a_typed_error(demo):
                 stream.commit()
                 if handed == 200:
                     os.kill(workers.pids[0], signal.SIGKILL)
-    assert 0 < handed < 20000
+    assert 0 < handed < MEDIUM
     assert sum(demo.committed("medium", grp).values()) == handed
 
 
@@ -251,7 +275,7 @@ def test_revoked_partitions_in_flight_are_discarded(demo):
     b = threading.Thread(target=consumer_b, daemon=True)
     outside = 0
     with gs.Pool(2) as workers, gs.open(url, start_at="earliest") as stream:
-        for i, alert, meta in stream(pool=workers, filter=slowish, timeout=15, metadata=True):
+        for _, alert, meta in stream(pool=workers, filter=slowish, timeout=15, metadata=True):
             if (meta.topic, meta.partition) not in stream.assignment:
                 outside += 1
             a_rows.append((alert["candid"], meta.partition, meta.offset))
@@ -265,6 +289,7 @@ def test_revoked_partitions_in_flight_are_discarded(demo):
     assert b_ready.is_set(), "B never got a partition: no rebalance happened"
     assert outside == 0
     everything = {c for c, _, _ in a_rows} | set(seen_b)
-    assert len(everything) == 20000
-    duplicates = len(a_rows) + len(seen_b) - 20000
-    assert duplicates < 6 * 100  # at most what A handed over since its last commit, per revoked partition
+    assert len(everything) == MEDIUM
+    duplicates = len(a_rows) + len(seen_b) - MEDIUM
+    # at most what A handed over since its last commit (A commits every 100), per revoked partition
+    assert duplicates < PARTITIONS * 100

@@ -12,8 +12,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from genesis import alerts  # noqa: E402 - after choosing the backend
-from genesis._codecs import decode_file  # noqa: E402
+from genesis import alerts
+from genesis._codecs import decode_file
 
 ZTF_FILE = "ztf/raw/fink-client/ZTF19acihgng.avro"
 LSST_FILE = "lsst/real_fink/part-2-918301.avro"
@@ -137,5 +137,8 @@ def test_import_genesis_stays_light() -> None:
     import subprocess
     import sys
 
-    code = "import sys, genesis, genesis.alerts; print(sorted(m for m in ('pandas', 'matplotlib', 'astropy') if m in sys.modules))"
+    code = (
+        "import sys, genesis, genesis.alerts; "
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'astropy') if m in sys.modules))"
+    )
     assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "[]"

@@ -24,7 +24,7 @@ def test_directory_of_avro_files(data_dir):
     with gs.open(f"file://{raw}") as stream:
         got = [a for _, a in stream(progress=True)]
     assert [a["candid"] for a in got] == [a["candid"] for a in expected]
-    assert len(got) == 58
+    assert len(got) == len(expected) > 0  # 58 raw ZTF records (data README)
 
 
 def test_tarball_filter_limit_and_metadata(data_dir, tmp_path):
@@ -34,6 +34,7 @@ def test_tarball_filter_limit_and_metadata(data_dir, tmp_path):
         for f in files:
             t.add(f, arcname=f.name)
     expected = [r for r in records_of(files) if filter_asteroids(r)]
+    assert expected  # the 20231012 night has asteroids (data README: ssnamenr set)
     with gs.open(f"file://{tar}") as stream:
         got = [(a["candid"], m) for _, a, m in stream(filter=filter_asteroids, metadata=True)]
     assert [c for c, _ in got] == [r["candid"] for r in expected]
@@ -42,7 +43,8 @@ def test_tarball_filter_limit_and_metadata(data_dir, tmp_path):
         first = [a["candid"] for _, a in stream(limit=3)]
         rest = [a["candid"] for _, a in stream()]
         stream.commit()
-    assert len(first) == 3 and len(first) + len(rest) == len(files)
+    # one record per kowalski file: the two calls together yield every alert once
+    assert len(first) == 3 and sorted(first + rest) == sorted(r["candid"] for r in records_of(files))
 
 
 def test_pool_on_an_archive(data_dir):
@@ -51,7 +53,7 @@ def test_pool_on_an_archive(data_dir):
         pooled = [a["candid"] for _, a in stream(pool=workers)]
     with gs.open(f"file://{raw}") as stream:
         inline = [a["candid"] for _, a in stream()]
-    assert pooled == inline and len(inline) == 21
+    assert pooled == inline == [r["candid"] for r in records_of(sorted(raw.rglob("*.avro")))] and inline
 
 
 def test_missing_path_and_corrupt_file(tmp_path, data_dir):

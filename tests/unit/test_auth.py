@@ -1,5 +1,5 @@
-"""Credentials without Kafka: Auth, the credentials file, `genesis auth`, error translation of
-login/TLS/ACL failures, and the secure cluster's configuration."""
+"""Credentials without Kafka: Auth, the credentials file, `genesis auth`, and the secure cluster's
+configuration. (How login, TLS and ACL failures are translated is in test_kafka.py.)"""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError
 
 from genesis import auth as gauth
 from genesis import errors
-from genesis._kafka import random_group_id, resolve_auth, translate, trust_of
+from genesis._kafka import random_group_id, resolve_auth, trust_of
 from genesis._urls import parse_url
 from genesis.cli import main
 from genesis.cluster import _config, _tls
@@ -246,31 +245,6 @@ def test_cli_add_replaces_and_needs_a_password_source(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal, no --password-stdin
     assert main(["auth", "add", "h.example.org", "--username", "x"]) == 1
     assert "--password-stdin" in capsys.readouterr().err
-
-
-# ------------------------------------------------------------------ translation of security failures
-def test_tls_errors_name_the_trusted_ca(ca: str) -> None:
-    err = translate(
-        KafkaError(KafkaError._SSL, "SSL handshake failed: certificate verify failed"),
-        brokers="h:9093",
-        trust=f"the CA file {ca}",
-    )
-    assert isinstance(err, errors.TLSError) and ca in str(err) and "--ca" in str(err)
-    plain = translate(
-        KafkaError(KafkaError._TRANSPORT, "SSL handshake failed: connecting to a PLAINTEXT broker listener?"),
-        brokers="h:9092",
-    )
-    assert isinstance(plain, errors.TLSError) and "--no-ssl" in str(plain)
-
-
-def test_login_and_acl_errors() -> None:
-    login = translate(KafkaError(KafkaError._AUTHENTICATION, "SASL authentication error"), brokers="h:1")
-    assert isinstance(login, errors.AuthenticationError)
-    assert "user name" in str(login) and "password" in str(login) and "mechanism" in str(login)
-    topic = translate(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED), topic="ztf")
-    assert isinstance(topic, errors.AuthorizationError) and "'ztf'" in str(topic)
-    group = translate(KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED), group="eve-1")
-    assert isinstance(group, errors.AuthorizationError) and "'eve-1'" in str(group)
 
 
 # ------------------------------------------------------------------ the secure cluster's configuration

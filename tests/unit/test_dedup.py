@@ -22,14 +22,14 @@ def redelivered(alerts: list[dict]) -> list[dict]:
 def test_plain_alerts(ztf):
     out = dedup(redelivered(ztf))
     assert [a["candid"] for a in out] == [a["candid"] for a in ztf]
-    assert out.dropped == 3
+    assert out.dropped == len(ztf) - 2  # the redelivered tail, alerts[2:]
 
 
 def test_stream_tuples_keep_their_shape(ztf):
     pairs = list(enumerate(redelivered(ztf)))
     triples = [(i, a, f"meta{i}") for i, a in pairs]
-    assert list(dedup(pairs)) == pairs[:5]
-    assert list(dedup(triples)) == triples[:5]
+    assert list(dedup(pairs)) == pairs[: len(ztf)]
+    assert list(dedup(triples)) == triples[: len(ztf)]
 
 
 def test_lsst_key(data_dir):

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from genesis import Metadata
 from genesis._codecs import Decoder
 from genesis._policies import DirectoryQuarantine, decode_error_policy, skip
-from genesis._stream import Metadata
 from genesis.errors import ConfigError, DecodeError
 
 
@@ -86,8 +86,8 @@ def test_directory_quarantine_of_an_empty_message(tmp_path):
         ("quarantine", "", "needs quarantine="),
         ("ignore", None, "not understood.*'raise', 'skip'"),
         (3, None, "not understood"),
-        ("skip", "/tmp/q", "only with errors='quarantine'"),
-        ("raise", "/tmp/q", "only with errors='quarantine'"),
+        ("skip", "/tmp/q", "only with on_decode_error='quarantine'"),
+        ("raise", "/tmp/q", "only with on_decode_error='quarantine'"),
     ],
 )
 def test_configuration_errors(errors, quarantine, match):

@@ -80,4 +80,4 @@ def test_demo_sets_fall_back_to_the_simulator_without_real_data(monkeypatch, tmp
     monkeypatch.setenv("GENESIS_ALERTS", str(tmp_path / "absent"))
     with pytest.warns(UserWarning, match="SIMULATED"):
         pairs = list(samples.demo_alerts("small"))
-    assert len(pairs) == 100 and all(schema is simulate.SCHEMA for schema, _ in pairs)
+    assert len(pairs) == samples.DEMO_SIZES["small"] and all(schema is simulate.SCHEMA for schema, _ in pairs)

@@ -9,8 +9,7 @@ so the decoder needs a source that maps ids to schemas:
 * :class:`SchemaRegistry`: a Confluent-compatible schema registry over HTTP(S).
 
 Both parse a schema once and keep it; both pickle as their configuration only, so
-they travel to multiprocessing workers cheaply. :func:`load_ztf_schema` reads ZTF's
-split schema files, whose file names differ from the type names.
+they travel to multiprocessing workers cheaply.
 """
 
 from __future__ import annotations
@@ -22,11 +21,12 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import fastavro
-from fastavro.schema import load_schema, load_schema_ordered
+from fastavro.schema import load_schema
 
 from genesis.errors import ConfigError
 
@@ -34,8 +34,6 @@ from genesis.errors import ConfigError
 _LSST_ALERT = re.compile(r"lsst\.v(\d+)_(\d+)\.alert\.avsc")
 #: A schema file named after its id, e.g. ``1101.avsc``.
 _BY_ID = re.compile(r"(\d+)\.avsc")
-#: ZTF's split files, dependencies first (fp_hist exists from schema 4.01 on).
-_ZTF_PARTS = ("cutout", "candidate", "prv_candidate", "fp_hist", "alert")
 _REGISTRY_JSON = "application/vnd.schemaregistry.v1+json"
 
 
@@ -77,10 +75,10 @@ class SchemaDirectory:
         """The parsed schema with id ``schema_id``, ready for fastavro; ``None`` when absent."""
         schema = self._parsed.get(schema_id)
         if schema is None and schema_id in self._files:
-            schema = self._parsed[schema_id] = fastavro.parse_schema(self.schema(schema_id))
+            schema = self._parsed[schema_id] = fastavro.parse_schema(self.schema(schema_id) or {})
         return schema
 
-    def schema(self, schema_id: int) -> dict | None:
+    def schema(self, schema_id: int) -> Any:
         """The schema as plain JSON-ready data with every named type inlined (to register or embed)."""
         file = self._files.get(schema_id)
         if file is None:
@@ -98,11 +96,8 @@ class SchemaDirectory:
     def __repr__(self) -> str:
         return f"SchemaDirectory({str(self.path)!r})"
 
-    def __getstate__(self) -> dict:
-        return {"path": self.path}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"])
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as its configuration; the parse cache is rebuilt
+        return SchemaDirectory, (self.path,)
 
 
 def _declared_id(file: Path) -> int | None:
@@ -219,11 +214,13 @@ class SchemaRegistry:
     def __repr__(self) -> str:
         return f"SchemaRegistry({self.url!r})"
 
-    def __getstate__(self) -> dict:
-        return {"url": self._given_url, "timeout": self.timeout}
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _registry, (self._given_url, self.timeout)
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], timeout=state["timeout"])
+
+def _registry(url: str, timeout: float) -> SchemaRegistry:
+    """Unpickle a :class:`SchemaRegistry` (its timeout is keyword-only)."""
+    return SchemaRegistry(url, timeout=timeout)
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:
@@ -255,24 +252,5 @@ class SchemaMap:
     def __repr__(self) -> str:
         return f"SchemaMap(ids={sorted(self._schemas)})"
 
-    def __getstate__(self) -> dict:
-        return {"schemas": self._schemas}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["schemas"])
-
-
-def load_ztf_schema(directory: str | os.PathLike[str]) -> dict:
-    """ZTF's alert schema from its split files (``ztf/schema/4.02/``), as one self-contained dict.
-
-    The file names (``candidate.avsc``) are not the type names (``ztf.alert.candidate``),
-    so fastavro cannot resolve them by name: the parts are parsed dependencies first.
-    """
-    folder = Path(directory).expanduser()
-    files = [str(folder / f"{part}.avsc") for part in _ZTF_PARTS if (folder / f"{part}.avsc").is_file()]
-    if not files or not files[-1].endswith("alert.avsc"):
-        raise ConfigError(f"{folder} holds no ZTF alert.avsc")
-    try:
-        return load_schema_ordered(files, _write_hint=False)
-    except Exception as exc:
-        raise ConfigError(f"cannot parse the ZTF schema in {folder}: {exc}") from exc
+    def __reduce__(self) -> tuple[Any, ...]:
+        return SchemaMap, (self._schemas,)
