@@ -15,9 +15,10 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -36,6 +37,8 @@ class Section:
     rows: list[list[Any]]
     notes: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    #: the benchmark's name (its module), which marks its section in RESULTS.md
+    name: str = ""
 
     def text(self) -> str:
         return "\n".join([f"## {self.title}", "", table(self.columns, self.rows), "", *[f"- {n}" for n in self.notes]])
@@ -53,7 +56,7 @@ def table(columns: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table (which also reads well in a terminal)."""
     cells = [[fmt(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    line = lambda items: "| " + " | ".join(s.rjust(w) for s, w in zip(items, widths)) + " |"  # noqa: E731
+    line = lambda items: "| " + " | ".join(s.rjust(w) for s, w in zip(items, widths)) + " |"
     return "\n".join([line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
 
 
@@ -64,19 +67,26 @@ class Context:
     bootstrap: str
     runs: dict[tuple, dict] = field(default_factory=dict)
     started_cluster: Any = None
+    #: the local cluster (genesis.cluster.LocalCluster) when the benchmarks run on one, else None
+    cluster: Any = None
 
     def url(self, topic: str) -> str:
         return f"kafka://{self.bootstrap}/{topic}"
 
     def consume(self, kind: str, topic: str = "medium", *, reuse: bool = True, **options: Any) -> dict:
         """Run consumer ``kind`` (see ``_consumers.py``) on ``topic`` in its own process; its JSON result."""
-        key = (kind, topic, tuple(sorted(options.items())))
+        key = consume_key(kind, topic, options)
         if reuse and key in self.runs:
             return self.runs[key]
         proc = start_consumer(self, kind, topic, **options)
         result = finish_consumer(proc, timeout=options.get("timeout", 60) + 300)
         self.runs[key] = result
         return result
+
+
+def consume_key(kind: str, topic: str, options: dict[str, Any]) -> tuple:
+    """What identifies a consumer run in ``Context.runs``."""
+    return (kind, topic, tuple(sorted(options.items())))
 
 
 def python_for(kind: str) -> str:
@@ -171,13 +181,16 @@ def versions(ctx: Context) -> dict[str, str]:
         from genesis.cluster import kafka_version
 
         found["Kafka broker"] = str(kafka_version())
-    except Exception as exc:  # noqa: BLE001 - informative only
+    except Exception as exc:
         found["Kafka broker"] = f"? ({exc})"
+    if ctx.cluster is not None:
+        jvm = ctx.cluster.jvm
+        found["broker JVM profile"] = jvm if isinstance(jvm, str) else " ".join(jvm)
     try:
         from _peers import peer_versions
 
         found.update(peer_versions())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         found["peers"] = f"? ({exc})"
     return found
 
@@ -190,17 +203,45 @@ def ensure_cluster(bootstrap: str | None) -> Context:
     from genesis.errors import ClusterError
 
     try:
-        return Context(LocalCluster.attach().bootstrap_servers)
+        attached = LocalCluster.attach()
+        return Context(attached.bootstrap_servers, cluster=attached)
     except (ClusterError, FileNotFoundError, OSError):
         from genesis.demo import create_demo_topics
 
         cluster = LocalCluster().start()  # what `genesis cluster up --demo` does
         create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor)
-        return Context(cluster.bootstrap_servers, started_cluster=cluster)
+        return Context(cluster.bootstrap_servers, started_cluster=cluster, cluster=cluster)
+
+
+MARK = "<!-- section: {} -->"
+
+
+def _section_blocks(text: str) -> tuple[str, dict[str, str]]:
+    """RESULTS.md split into its head and its sections by name (the ``MARK`` line before each)."""
+    head, blocks, name = [], {}, None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("<!-- section: ") and line.rstrip().endswith(" -->"):
+            name = line.strip()[len("<!-- section: ") : -len(" -->")]
+            blocks[name] = line
+        elif name is None:
+            head.append(line)
+        else:
+            blocks[name] += line
+    return "".join(head), blocks
+
+
+def _block(name: str, section: Section) -> str:
+    lines = [MARK.format(name), section.text(), ""]
+    if section.commands:
+        lines += ["Run as:", "", *[f"    {c}" for c in section.commands], ""]
+    return "\n".join(lines) + "\n"
 
 
 def write_results(ctx: Context, sections: list[Section], argv: list[str], seconds: float) -> None:
-    """bench/RESULTS.md: machine, versions, command lines, then every section."""
+    """bench/RESULTS.md: machine, versions, command lines, then every section.
+
+    Sections of benchmarks not run this time (``bench/brokers.py``, run alone) are kept from the
+    previous file, after this run's, each with the date of its own run in its notes."""
     head = [
         "# genesis benchmarks",
         "",
@@ -218,12 +259,28 @@ def write_results(ctx: Context, sections: list[Section], argv: list[str], second
         "Command: `" + " ".join([Path(sys.executable).name, *argv]) + "`",
         "",
     ]
-    body = []
-    for section in sections:
-        body += [section.text(), ""]
-        if section.commands:
-            body += ["Consumers run as:", "", *[f"    {c}" for c in section.commands], ""]
-    RESULTS.write_text("\n".join(head + body))
+    old = _section_blocks(RESULTS.read_text())[1] if RESULTS.exists() else {}
+    names = [s.name or s.title for s in sections]
+    body = [_block(n, s) for n, s in zip(names, sections)]
+    body += [_kept(block) for name, block in old.items() if name not in names]
+    RESULTS.write_text("\n".join(head) + "\n" + "".join(body))
+
+
+KEPT = "_(Kept from an earlier run: this run did not include it.)_"
+
+
+def _kept(block: str) -> str:
+    marker, _, rest = block.partition("\n")
+    if not rest.lstrip().startswith(KEPT):
+        rest = KEPT + "\n\n" + rest
+    return f"{marker}\n{rest.rstrip()}\n\n"
+
+
+def write_section(name: str, section: Section) -> None:
+    """Put one benchmark's section into bench/RESULTS.md (replacing its earlier one), the rest unchanged."""
+    head, blocks = _section_blocks(RESULTS.read_text()) if RESULTS.exists() else ("# genesis benchmarks\n\n", {})
+    blocks[name] = _block(name, section)
+    RESULTS.write_text(head + "".join(b.rstrip("\n") + "\n\n" for b in blocks.values()))
 
 
 def standalone(run: Callable[[Context], Section]) -> int:
@@ -248,31 +305,102 @@ _pools: dict[str, Any] = {}
 def message_pool(format: str = "ztf") -> Any:
     """The injector's pre-encoded payloads, built once per process (a few seconds)."""
     if format not in _pools:
-        from genesis.inject import MessagePool
+        from genesis.inject import Payloads
 
-        _pools[format] = MessagePool(format)
+        _pools[format] = Payloads(format)
     return _pools[format]
 
 
+def broker_pids(ctx: Context) -> list[int]:
+    """The pids of the local cluster's broker JVMs (empty when the brokers are elsewhere)."""
+    if ctx.cluster is None:
+        return []
+    try:
+        return list(ctx.cluster.pids().values())
+    except Exception:
+        return []
+
+
+def settle(ctx: Context, below: float = 0.25, window: float = 3.0, longest: float = 120.0) -> dict[str, float]:
+    """Wait until the brokers are idle: their CPU over ``window`` s is below ``below`` cores (at most
+    ``longest`` s), so a benchmark does not time the brokers still busy with the previous one's data.
+    Returns how long it waited and the brokers' last CPU (cores)."""
+    pids = broker_pids(ctx)
+    t0 = time.monotonic()
+    cores = 0.0
+    while pids:
+        c0 = sum(cpu_seconds(p) for p in pids)
+        time.sleep(window)
+        cores = (sum(cpu_seconds(p) for p in pids) - c0) / window
+        if cores < below or time.monotonic() - t0 > longest:
+            break
+    return {"waited": time.monotonic() - t0, "cores": cores}
+
+
+class CpuMeter:
+    """CPU seconds of some processes (and this one) between :meth:`start` and :meth:`stop`, per wall second."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    def start(self) -> CpuMeter:
+        self.t0, self.me0 = time.monotonic(), cpu_seconds(os.getpid())
+        self.c0 = {p: cpu_seconds(p) for p in self.pids}
+        self.idle0 = _idle_ticks()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        wall = time.monotonic() - self.t0
+        idle, total = (b - a for a, b in zip(self.idle0, _idle_ticks()))
+        return {
+            "wall": wall,
+            "others": sum(cpu_seconds(p) - c for p, c in self.c0.items()) / wall,
+            "me": (cpu_seconds(os.getpid()) - self.me0) / wall,
+            "machine_busy": 1 - idle / max(total, 1),
+        }
+
+
+def _idle_ticks() -> tuple[int, int]:
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    return ticks[3], sum(ticks)
+
+
 def inject_while_reading(
-    ctx: Context, rate: str, *, consumers: int = 1, topic: str = "lsst", idle: float = 20, **options: Any
+    ctx: Context,
+    rate: str,
+    *,
+    consumers: int = 1,
+    topic: str = "lsst",
+    idle: float = 20,
+    consumer_options: dict[str, Any] | None = None,
+    meter: dict[str, float] | None = None,
+    **options: Any,
 ) -> tuple[Any, list[dict]]:
     """Start ``consumers`` live consumers on ``topic``, inject at ``rate`` once all read, collect everything.
 
-    Returns the :class:`~genesis.inject.InjectReport` and each consumer's JSON result.
+    Returns the :class:`~genesis.inject.InjectReport` and each consumer's JSON result; ``meter``, when
+    given, receives the CPU of the brokers (``brokers``, cores) and of the injector (``injector``)
+    while it injected, and how busy the machine was.
     """
     from genesis.inject import inject, make_schedule
 
     plan = make_schedule(rate, options.get("visits"), options.get("duration"), options.get("burst"))
     pool = message_pool()
     procs = [
-        start_consumer(ctx, "live", topic, expect=plan.total, per_visit=plan.rate.alerts, timeout=idle)
+        start_consumer(
+            ctx, "live", topic, expect=plan.total, per_visit=plan.rate.alerts, timeout=idle, **(consumer_options or {})
+        )
         for _ in range(consumers)
     ]
     try:
         for proc in procs:
             wait_ready(proc)
-        report = inject(ctx.url(topic), rate, pool=pool, **options)
+        cpu = CpuMeter(broker_pids(ctx)).start()
+        report = inject(ctx.url(topic), rate, payloads=pool, **options)
+        used = cpu.stop()
+        if meter is not None:
+            meter.update(brokers=used["others"], injector=used["me"], machine_busy=used["machine_busy"])
+            meter["wall"] = used["wall"]
         return report, [finish_consumer(p, timeout=idle + plan.seconds + 120) for p in procs]
     finally:
         for proc in procs:

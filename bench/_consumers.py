@@ -6,12 +6,15 @@ the last (``seconds``; ``total_seconds`` includes joining the group), and CPU se
 process and its children. ``adc`` and ``hop`` run in the peers' venv (bench/.peers), which
 has no genesis, so this file imports genesis only inside the genesis kinds.
 
-Kinds: ``genesis``, ``genesis-asteroids`` (``gs.Pool(2)`` + the notebook's asteroid filter),
-``handwritten`` (confluent-kafka + ``fastavro.reader``), ``raw`` (confluent-kafka, no
+Kinds: ``genesis`` (``--fastavro 1``: with ``genesis.Decoder(compiled=False)``), ``genesis-fields``
+(``stream(fields=("objectId", "candidate"))``), ``genesis-asteroids`` (``gs.Pool(2)`` + the
+notebook's asteroid filter, ``genesis.filters.filter_asteroids``), ``genesis-asteroids-inline``
+(the same filter without a pool), ``handwritten`` (confluent-kafka + ``fastavro.reader``), ``raw`` (confluent-kafka, no
 decoding), ``adc`` (adc-streaming + fastavro in user code), ``hop`` (hop-client; its Blob
 payload decoded with fastavro in user code), ``live`` (genesis on a topic being injected:
 latency from the ``genesis.sent_ns`` header and per-visit completion; ends after
-``--expect`` alerts or ``--timeout`` idle seconds).
+``--expect`` alerts or ``--timeout`` idle seconds; ``--touch candidate`` reads that field of
+every alert, ``--fields`` passes ``stream(fields=...)``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import resource
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 
 def _group() -> str:
@@ -45,28 +49,59 @@ def _ready() -> None:
 # Each yields (alert_or_bytes, message_bytes) until the end of every partition.
 
 
-def genesis_alerts(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+def _genesis(args: argparse.Namespace, **loop: Any) -> Iterator[tuple[Any, int]]:
+    """genesis' stream from the earliest offset to the end: each alert with its message's bytes."""
+    import genesis
     import genesis.streaming as gs
 
     with gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
+        if args.fastavro:
+            stream.decoder = genesis.Decoder(compiled=False)
         _ready()
         last = 0
-        for _, alert in stream(until_eos=True, timeout=args.timeout):
-            size = stream._stats.bytes  # counter, not the stats snapshot (which asks the brokers)
+        for _, alert in stream(until_eos=True, timeout=args.timeout, **loop):
+            size = stream.stats.bytes
             yield alert, size - last
             last = size
 
 
-def genesis_asteroids(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+def genesis_alerts(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    return _genesis(args)
+
+
+def genesis_fields(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    """Only ``objectId`` and ``candidate`` of each alert: decoded only as far as ``candidate``."""
+    return _genesis(args, fields=("objectId", "candidate"))
+
+
+def _asteroids(args: argparse.Namespace, workers: int) -> Iterator[tuple[Any, int]]:
     import genesis.streaming as gs
     from genesis.filters import filter_asteroids
 
-    with gs.Pool(2) as workers, gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
-        _ready()
-        for _, alert in stream(until_eos=True, timeout=args.timeout, pool=workers, filter=filter_asteroids):
-            yield alert, 0
-        args.bytes_total = stream._stats.bytes
-        args.alerts_total = stream._stats.alerts
+    pool = gs.Pool(workers) if workers else None
+    try:
+        if pool is not None:  # the workers start before the clock does
+            list(pool.imap(abs, range(4 * workers)))
+        with gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
+            _ready()
+            for _, alert in stream(until_eos=True, timeout=args.timeout, pool=pool, filter=filter_asteroids):
+                yield alert, 0
+            stats = stream.stats
+            args.bytes_total = stats.bytes
+            args.alerts_total = stats.alerts
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def genesis_asteroids(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    """The notebook's asteroid filter (``genesis.filters.filter_asteroids``) in ``gs.Pool(2)``'s workers."""
+    return _asteroids(args, 2)
+
+
+def genesis_asteroids_inline(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    """The same filter in the consumer's own process."""
+    return _asteroids(args, 0)
 
 
 def _confluent(args: argparse.Namespace, extra: dict | None = None) -> Iterator[Any]:
@@ -186,16 +221,21 @@ def live(args: argparse.Namespace) -> dict:
 
     url = f"kafka://{args.bootstrap}/{args.topic}"
     latencies: list[float] = []
+    sends: list[int] = []
     sent_by_visit: dict[int, list[int]] = {}
     received_by_visit: dict[int, list[int]] = {}
     seen: set[bytes] = set()
     duplicates = 0
+    fields = tuple(args.fields.split(",")) if args.fields else None
+    touch = args.touch
     cpu0 = _cpu()
     with gs.open(url, start_at=datetime.now(timezone.utc)) as stream:
         announced = False
         deadline = time.monotonic() + args.timeout + 600
         while len(latencies) < args.expect and time.monotonic() < deadline:
-            for _, _alert, meta in stream(timeout=0.5 if not announced else args.timeout, metadata=True):
+            for _, alert, meta in stream(timeout=0.5 if not announced else args.timeout, metadata=True, fields=fields):
+                if touch:
+                    alert[touch]  # what a user's code reads
                 now = time.time_ns()
                 headers = dict(meta.headers)
                 if headers["genesis.id"] in seen:
@@ -204,6 +244,7 @@ def live(args: argparse.Namespace) -> dict:
                 seen.add(headers["genesis.id"])
                 sent, visit = int(headers["genesis.sent_ns"]), int(headers["genesis.visit"])
                 latencies.append((now - sent) / 1e9)
+                sends.append(sent)
                 sent_by_visit.setdefault(visit, []).append(sent)
                 received_by_visit.setdefault(visit, []).append(now)
                 if len(latencies) >= args.expect:
@@ -219,6 +260,9 @@ def live(args: argparse.Namespace) -> dict:
         "duplicates": duplicates,
         "cpu_seconds": _cpu() - cpu0,
         "latency": _percentiles(latencies),
+        # the alerts sent in the first 5 s (while the consumer's first fetches start) and the rest
+        "latency_first_5s": _percentiles([x for x, t in zip(latencies, sends) if t - min(sends) < 5e9]),
+        "latency_after_5s": _percentiles([x for x, t in zip(latencies, sends) if t - min(sends) >= 5e9]),
         "visits": {
             str(v): _visit(sent_by_visit[v], received_by_visit[v], args.per_visit) for v in sorted(sent_by_visit)
         },
@@ -229,7 +273,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]
     return {"p50": pick(0.50), "p99": pick(0.99), "max": ordered[-1], "n": len(ordered)}
 
 
@@ -238,7 +282,7 @@ def _visit(sent: list[int], received: list[int], expected: int) -> dict[str, Any
     and its lag: last receipt minus last send."""
     start, arrivals = min(sent), sorted(received)
     at = lambda share: (
-        (arrivals[math.ceil(share * expected) - 1] - start) / 1e9  # noqa: E731
+        (arrivals[math.ceil(share * expected) - 1] - start) / 1e9
         if len(arrivals) >= math.ceil(share * expected)
         else None
     )
@@ -246,7 +290,7 @@ def _visit(sent: list[int], received: list[int], expected: int) -> dict[str, Any
 
 
 def profile(args: argparse.Namespace) -> dict:
-    """cProfile of genesis' consumer loop over the first ``--limit`` alerts: the functions with most own time."""
+    """cProfile (CPU time) of genesis' loop over the first ``--limit`` alerts: the functions with most own time."""
     import cProfile
     import pstats
 
@@ -256,7 +300,7 @@ def profile(args: argparse.Namespace) -> dict:
         _ready()
         for _ in stream(limit=1, timeout=args.timeout):  # join the group outside the profile
             pass
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)  # CPU, not wall time: the machine may be busy
         t0 = time.monotonic()
         profiler.enable()
         n = 1 + sum(1 for _ in stream(limit=args.limit - 1, timeout=args.timeout))
@@ -278,7 +322,9 @@ def profile(args: argparse.Namespace) -> dict:
 
 KINDS: dict[str, Callable[[argparse.Namespace], Iterator[tuple[Any, int]]]] = {
     "genesis": genesis_alerts,
+    "genesis-fields": genesis_fields,
     "genesis-asteroids": genesis_asteroids,
+    "genesis-asteroids-inline": genesis_asteroids_inline,
     "handwritten": handwritten,
     "raw": raw,
     "adc": adc,
@@ -295,6 +341,9 @@ def main() -> int:
     parser.add_argument("--expect", type=int, default=0, help="live: stop after this many alerts")
     parser.add_argument("--limit", type=int, default=5000, help="profile: alerts to profile")
     parser.add_argument("--per-visit", type=int, default=10000, help="live: alerts per visit")
+    parser.add_argument("--fastavro", type=int, default=0, help="genesis kinds: 1 = decode with fastavro")
+    parser.add_argument("--touch", default="", help="live: read this field of every alert (e.g. candidate)")
+    parser.add_argument("--fields", default="", help="live: stream(fields=...), comma-separated")
     args = parser.parse_args()
     special = {"live": live, "profile": profile}
     result = special[args.kind](args) if args.kind in special else throughput(KINDS[args.kind], args)

@@ -15,8 +15,8 @@ PACKAGES = ["adc-streaming", "hop-client", "fastavro", "six"]
 def ensure_peers() -> Path:
     """The peers' python, creating the venv and installing the packages on first use."""
     python = PEERS / "bin" / "python"
-    if not python.exists():  # from the base interpreter: a venv made inside genesis' venv would see its packages
-        subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(PEERS)], check=True)
+    if not python.exists():  # venv bases a venv made from inside genesis' venv on the base interpreter
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
     probe = subprocess.run([str(python), "-c", "import adc, hop.io, fastavro"], capture_output=True)
     if probe.returncode != 0:
         subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)

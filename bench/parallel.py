@@ -38,7 +38,9 @@ def pooled(url: str, per_partition: int, workers: int | None) -> tuple[int, floa
             for _ in stream(until_eos=True, filter=is_transient, pool=pool, timeout=60):
                 pass
             end = time.monotonic()
-            return stream._stats.alerts, end - stream._assigned_at
+            stats = stream.stats
+            assert stats.assigned_at is not None
+            return stats.alerts, end - stats.assigned_at
     finally:
         if pool is not None:
             pool.close()
