@@ -8,9 +8,8 @@
 # %%
 import pandas as pd
 
-from genesis import alerts
-from genesis._codecs import decode_file
-from genesis._paths import alert_data_dir
+from genesis import alerts, decode_file
+from genesis.demo import alert_data_dir
 
 data = alert_data_dir()
 print("alert data:", data)
@@ -45,12 +44,12 @@ print(f"{len(lc)} rows: {int((~lc.is_upper_limit).sum())} detections, {int(lc.is
 lc.tail(8)
 
 # %%
-alerts.plot_lightcurve(ztf)
+fig = alerts.plot_lightcurve(ztf)
 # %%
 {name: image.shape for name, image in alerts.cutouts(ztf).items()}
 
 # %%
-alerts.plot_cutouts(ztf)
+fig = alerts.plot_cutouts(ztf)
 # %% [markdown]
 # ## A Rubin/LSST alert
 #
@@ -78,6 +77,6 @@ lc = alerts.lightcurve(lsst)
 lc.groupby(["source", "is_upper_limit"]).size()
 
 # %%
-alerts.plot_lightcurve(lsst)
+fig = alerts.plot_lightcurve(lsst)
 # %%
-alerts.plot_cutouts(lsst)
+fig = alerts.plot_cutouts(lsst)

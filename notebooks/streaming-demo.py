@@ -58,11 +58,11 @@
 # It also largely abstracts away both the underlying transport protocol and alert serialization: to the user, alerts are simple Python `dict`s, delivered through familiar `generator`s.
 
 # %%
-import genesis.streaming as gs
-
 # Where the Kafka cluster is: the local demo cluster (`make demo`) unless GENESIS_HOST says
 # otherwise (the tests run this notebook against a cluster of their own).
 import os
+
+import genesis.streaming as gs
 
 HOST = os.environ.get("GENESIS_HOST", "localhost")
 
@@ -117,10 +117,11 @@ print("First few candidate IDs:", alerts[:3])
 # Let's generate a random consumer ID for your demo session, and add it to the stream URL:
 
 # %%
-import random, string
+import random
+import string
 
 id = "".join(random.choices(string.ascii_uppercase + string.digits, k=8))
-broker_url = "kafka://{}@{}/small".format(id, HOST)
+broker_url = f"kafka://{id}@{HOST}/small"
 
 print("Consumer ID:", id)
 print("Broker URL: ", broker_url)
@@ -238,9 +239,9 @@ with gs.open(f"kafka://{HOST}/medium", start_at="earliest") as stream:
 # Here's one that checks whether an object may be a transient:
 
 # %%
-import pandas as pd
-import numpy as np
 import astropy.units as u
+import numpy as np
+import pandas as pd
 
 
 def is_transient(alert):
@@ -314,6 +315,7 @@ with Pool(4) as workers:
 # Unattended version: the notebook shuts broker 2 down itself, from a thread, once the read is
 # under way (GENESIS_CLUSTER_DIR says where the cluster is; default: the `make demo` cluster).
 import threading
+
 from genesis.cluster import LocalCluster
 
 cluster = LocalCluster.attach(os.environ.get("GENESIS_CLUSTER_DIR") or None)

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from ..cluster import LocalCluster, default_dir, ensure_jars
+from ..cluster import DEFAULT_JVM, JVM_PROFILES, LocalCluster, default_dir, ensure_jars
 from ..errors import ConfigError
 
 EXAMPLES = """\
@@ -14,7 +14,10 @@ examples:
   genesis cluster up                      3 brokers on 127.0.0.1:9092-9094 (controllers 10092-10094)
   genesis cluster up --demo               ... and create the demo topics small, medium and lsst
   genesis cluster up --brokers 1 --port 19092 --dir /tmp/kafka1
+  genesis cluster up --jvm fast-start     C1-only brokers: start sooner, cost more CPU once warm
   genesis cluster up --secure --brokers 1 SASL_SSL + SCRAM-SHA-512 + ACLs; users admin, alice, bob
+  genesis cluster add-user carol          a new login on the secure cluster; prints its password once
+  genesis cluster grant carol --topic small --group-prefix carol-     carol may read small
   genesis cluster status
   genesis cluster stop-broker 2 --kill    SIGKILL broker 2 (chaos testing)
   genesis cluster start-broker 2          it rejoins with its data
@@ -62,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "PORT+1000+i-1 (default: 9092)",
     )
     up.add_argument("--heap", default="384m", help="maximum Java heap per broker (default: 384m)")
+    up.add_argument(
+        "--jvm",
+        choices=list(JVM_PROFILES),
+        default=DEFAULT_JVM,
+        help=f"the brokers' JVM profile (default: {DEFAULT_JVM}: the least broker CPU under sustained load, "
+        "measured by bench/brokers.py; fast-start: C1 only, starts sooner, ~1.5x the CPU per MB)",
+    )
     _add_dir(up)
     up.add_argument(
         "--demo",
@@ -100,6 +110,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch = sub.add_parser("fetch", help="fetch Kafka's jars from Maven Central (once) and print where")
     fetch.set_defaults(func=_fetch)
 
+    add_user = sub.add_parser("add-user", help="add a SCRAM login to the running --secure cluster")
+    add_user.add_argument("name", help="the user name (letters, digits, '.', '_', '-')")
+    add_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (default: a random one, printed)"
+    )
+    _add_dir(add_user)
+    add_user.set_defaults(func=_add_user)
+
+    grant = sub.add_parser("grant", help="allow a user of the --secure cluster to read a topic (ACLs)")
+    grant.add_argument("user", help="a user of the cluster (genesis cluster status lists them)")
+    grant.add_argument("--topic", required=True, metavar="T", help="the topic the user may use")
+    grant.add_argument(
+        "--group-prefix",
+        metavar="P",
+        help="also the consumer groups whose id starts with P (genesis' random ones are '<user>-...')",
+    )
+    grant.add_argument(
+        "--ops",
+        default="read,describe",
+        type=lambda text: [op.strip().upper() for op in text.split(",") if op.strip()],
+        metavar="OPS",
+        help="ACL operations, comma-separated (default: read,describe; write lets the user send)",
+    )
+    _add_dir(grant)
+    grant.set_defaults(func=_grant)
+
 
 def _url_hint(port: int) -> str:
     return "kafka://localhost/<topic>" if port == 9092 else f"kafka://localhost:{port}/<topic>"
@@ -109,7 +145,9 @@ def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     if args.demo and args.secure:
         raise ConfigError("--demo cannot be combined with --secure yet: start a plain cluster for the demo")
-    cluster = LocalCluster(args.dir, brokers=args.brokers, port=args.port, heap=args.heap, secure=args.secure)
+    cluster = LocalCluster(
+        args.dir, brokers=args.brokers, port=args.port, heap=args.heap, secure=args.secure, jvm=args.jvm
+    )
     print(f"starting {args.brokers} Kafka broker(s) in {cluster.dir} ...", flush=True)
     cluster.start()
     if cluster.already_running:
@@ -181,4 +219,27 @@ def _down(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     print(ensure_jars())
+    return 0
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    import sys
+
+    cluster = LocalCluster.attach(args.dir)
+    given = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    password = cluster.add_user(args.name, given)
+    print(f"added user {args.name!r} to the cluster in {cluster.dir} (kept in {cluster.dir / 'credentials.json'})")
+    if given is None:
+        print(f"password:          {password}   (shown once)")
+    print(f"give it access:    genesis cluster grant {args.name} --topic TOPIC --group-prefix {args.name}-")
+    first = cluster.bootstrap_servers.split(",")[0]
+    print(f"save the login:    genesis auth add {first} --username {args.name} --ca {cluster.ca_file}")
+    return 0
+
+
+def _grant(args: argparse.Namespace) -> int:
+    cluster = LocalCluster.attach(args.dir)
+    cluster.grant(args.user, topic=args.topic, group_prefix=args.group_prefix, operations=args.ops)
+    groups = f" and the groups {args.group_prefix}*" if args.group_prefix else ""
+    print(f"{args.user} may now {','.join(args.ops).lower()} topic {args.topic!r}{groups}")
     return 0

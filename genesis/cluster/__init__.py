@@ -1,6 +1,6 @@
 """A real local Apache Kafka cluster (KRaft, N brokers) for users and tests, without Docker.
 
-Kafka's own jars come from Maven Central (``kafka/pom.xml``, fetched once by ``mvn`` into the
+Kafka's own jars come from Maven Central (``genesis/cluster/pom.xml``, fetched once by ``mvn`` into the
 genesis cache) and run with the JDK::
 
     from genesis.cluster import LocalCluster
@@ -14,8 +14,21 @@ Modules: ``_jars`` (java, mvn, jars), ``_config`` (ports and properties), ``_sta
 the Kafka protocol), ``_local`` (:class:`LocalCluster`).
 """
 
-from ._config import Layout
-from ._jars import ensure_jars, kafka_version
+from ._config import DEFAULT_JVM, JVM_PROFILES, Layout, Listener
+from ._jars import ensure_jars, kafka_version, maven_classpath, pom_property
 from ._local import BrokerStatus, ClusterStatus, LocalCluster, default_dir
 
-__all__ = ["LocalCluster", "ClusterStatus", "BrokerStatus", "Layout", "ensure_jars", "kafka_version", "default_dir"]
+__all__ = [
+    "LocalCluster",
+    "ClusterStatus",
+    "BrokerStatus",
+    "Layout",
+    "Listener",
+    "JVM_PROFILES",
+    "DEFAULT_JVM",
+    "ensure_jars",
+    "kafka_version",
+    "default_dir",
+    "maven_classpath",
+    "pom_property",
+]

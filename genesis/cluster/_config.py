@@ -102,6 +102,61 @@ def new_cluster_id() -> str:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """An extra client listener on every broker, beside the main one (which replication keeps using).
+
+    Broker *i* listens on ``127.0.0.1:ports[i-1]`` and tells clients to connect to
+    ``127.0.0.1:advertised[i-1]`` (default: the same port): point ``advertised`` at a proxy to make
+    every client connection go through it. ``oauthbearer=True`` makes it SASL_PLAINTEXT with
+    OAUTHBEARER and Kafka's unsecured JWS validator (unsigned tokens, for tests of token logins),
+    clients re-authenticating every ``reauth_ms``.
+    """
+
+    name: str
+    ports: tuple[int, ...]
+    advertised: tuple[int, ...] = ()
+    oauthbearer: bool = False
+    reauth_ms: int = 30000
+
+    def __post_init__(self) -> None:
+        if not self.name.isalpha() or self.name.upper() in ("PLAINTEXT", "CONTROLLER", "CLIENT"):
+            raise ValueError(f"listener name {self.name!r}: letters only, not PLAINTEXT, CONTROLLER or CLIENT")
+        object.__setattr__(self, "name", self.name.upper())
+        if not self.advertised:
+            object.__setattr__(self, "advertised", tuple(self.ports))
+        if len(self.advertised) != len(self.ports):
+            raise ValueError("a listener needs one advertised port per listening port")
+
+    @property
+    def protocol(self) -> str:
+        return "SASL_PLAINTEXT" if self.oauthbearer else "PLAINTEXT"
+
+    def bootstrap_servers(self) -> str:
+        """What clients of this listener bootstrap from (the advertised ports)."""
+        return ",".join(f"{HOST}:{p}" for p in self.advertised)
+
+    def properties(self, node_id: int) -> dict[str, str]:
+        """What this listener adds to the ``server.properties`` of node ``node_id`` (lists appended)."""
+        props = {
+            "listeners": f"{self.name}://{HOST}:{self.ports[node_id - 1]}",
+            "advertised.listeners": f"{self.name}://{HOST}:{self.advertised[node_id - 1]}",
+            "listener.security.protocol.map": f"{self.name}:{self.protocol}",
+        }
+        if self.oauthbearer:
+            prefix = f"listener.name.{self.name.lower()}"
+            props.update(
+                {
+                    f"{prefix}.sasl.enabled.mechanisms": "OAUTHBEARER",
+                    # no server callback handler: Kafka's unsecured JWS validator checks the token
+                    f"{prefix}.oauthbearer.sasl.jaas.config": "org.apache.kafka.common.security.oauthbearer."
+                    'OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="admin";',
+                    f"{prefix}.oauthbearer.connections.max.reauth.ms": str(self.reauth_ms),
+                }
+            )
+        return props
+
+
+@dataclass(frozen=True)
 class Security:
     """What the nodes of a secure cluster need: its PEM files and the admin's password (for replication)."""
 
@@ -150,8 +205,16 @@ def _secure_properties(layout: Layout, node_id: int, security: Security) -> dict
     }
 
 
-def server_properties(layout: Layout, node_id: int, data_dir: Path, security: Security | None = None) -> dict[str, str]:
-    """``server.properties`` of one combined broker+controller node (secured when ``security`` is given)."""
+def server_properties(
+    layout: Layout,
+    node_id: int,
+    data_dir: Path,
+    security: Security | None = None,
+    listeners: tuple[Listener, ...] = (),
+    overrides: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """``server.properties`` of one combined broker+controller node (secured when ``security`` is
+    given), with the extra client ``listeners``, then ``overrides`` (applied last, as they are)."""
     if node_id not in layout.ids:
         raise ValueError(f"node id {node_id} is not one of {layout.ids}")
     rf, min_isr = str(layout.replication_factor), str(layout.min_insync_replicas)
@@ -189,6 +252,9 @@ def server_properties(layout: Layout, node_id: int, data_dir: Path, security: Se
         # alerts with image cutouts
         "message.max.bytes": str(MESSAGE_MAX_BYTES),
         "replica.fetch.max.bytes": str(MESSAGE_MAX_BYTES),
+        # retention-capped topics (the demo's lsst, injection runs) shed old segments within seconds,
+        # not Kafka's 5 minutes, so a fast injection cannot fill a small disk meanwhile
+        "log.retention.check.interval.ms": "10000",
         # small machine: the 128 MiB default dedupe buffer is allocated on the heap at start
         "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
         "log.cleaner.threads": "1",
@@ -200,6 +266,11 @@ def server_properties(layout: Layout, node_id: int, data_dir: Path, security: Se
     }
     if security is not None:
         props.update(_secure_properties(layout, node_id, security))
+    for listener in listeners:
+        for key, value in listener.properties(node_id).items():
+            joined = key in ("listeners", "advertised.listeners", "listener.security.protocol.map")
+            props[key] = f"{props[key]},{value}" if joined else value
+    props.update(overrides or {})
     return props
 
 
@@ -242,16 +313,64 @@ def log4j2_properties(quiet: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def jvm_options(heap: str, *, log4j2_file: Path, logs_dir: Path, tmp_dir: Path) -> list[str]:
-    """JVM flags for a broker: a small heap, and C1 only, which starts faster on a 2-core machine."""
+#: The broker JVM's flags besides heap, logging and paths, by profile (``LocalCluster(jvm=...)``,
+#: ``genesis cluster up --jvm``). Measured by ``bench/brokers.py`` (bench/RESULTS.md, "Broker JVM
+#: profiles"): three brokers on 2 cores at the LSST rate (~20 MB/s to replication factor 3, one
+#: consumer), after a 2-minute warm-up, used 35 CPU ms per MB with C1 only, 24-25 with the default
+#: JIT and G1, 22 with the default JIT and the Parallel collector; C2 costs a slower start (~25 s
+#: instead of ~8 s for three brokers on a busy 2-core machine).
+#:
+#: * ``c2-parallel`` (the default): the JVM's tiered JIT (C1, then C2 for hot code) and the
+#:   Parallel collector, the least broker CPU under sustained load;
+#: * ``c2``: the tiered JIT with G1 (pause goal 20 ms);
+#: * ``fast-start``: C1 only (``-XX:TieredStopAtLevel=1``) and G1, which starts a broker sooner and
+#:   suits short-lived clusters (the test fixtures), at ~1.5x the CPU per MB once warm.
+JVM_PROFILES: dict[str, tuple[str, ...]] = {
+    "c2-parallel": ("-XX:+UseParallelGC",),
+    "c2": ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"),
+    "fast-start": (
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:ReservedCodeCacheSize=64m",
+    ),
+}
+#: the profile of ``genesis cluster up`` and of ``LocalCluster()`` (see JVM_PROFILES)
+DEFAULT_JVM = "c2-parallel"
+
+
+def jvm_profile(jvm: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """The flags of profile ``jvm`` (a name of :data:`JVM_PROFILES`, None for the default), or ``jvm``
+    itself when it is a sequence of flags (e.g. to try another garbage collector)."""
+    if jvm is None:
+        jvm = DEFAULT_JVM
+    if isinstance(jvm, str):
+        try:
+            return JVM_PROFILES[jvm]
+        except KeyError:
+            raise ValueError(
+                f"unknown JVM profile {jvm!r}: choose one of {', '.join(JVM_PROFILES)} (or give a list of flags)"
+            ) from None
+    flags = tuple(jvm)
+    if not all(isinstance(f, str) and f.startswith("-") for f in flags):
+        raise ValueError(f"JVM flags must be strings starting with '-', not {jvm!r}")
+    return flags
+
+
+def jvm_options(
+    heap: str,
+    *,
+    log4j2_file: Path,
+    logs_dir: Path,
+    tmp_dir: Path,
+    jvm: str | tuple[str, ...] | list[str] | None = None,
+) -> list[str]:
+    """JVM flags for a broker: a small heap, then the flags of profile ``jvm`` (see :data:`JVM_PROFILES`)."""
     return [
         f"-Xmx{heap}",
         "-Xms64m",
-        "-XX:+UseG1GC",
-        "-XX:MaxGCPauseMillis=20",
+        *jvm_profile(jvm),
         "-XX:+ExitOnOutOfMemoryError",
-        "-XX:TieredStopAtLevel=1",
-        "-XX:ReservedCodeCacheSize=64m",
         "-XX:-UsePerfData",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j2_file}",

@@ -1,9 +1,10 @@
 """Find the tools (``java`` 17+, ``mvn``) and the Kafka jars the local cluster runs on.
 
-The broker is Apache Kafka's own code taken from Maven Central: ``kafka/pom.xml`` lists it, and
-``mvn dependency:copy-dependencies`` copies its runtime classpath once into
-``cache_dir()/kafka-<version>/libs``. No Docker, no tarball download. ``$KAFKA_HOME/libs`` (an
-unpacked Kafka release) is used instead when ``KAFKA_HOME`` is set.
+The broker is Apache Kafka's own code taken from Maven Central: ``pom.xml`` beside this module
+(package data, so an installed wheel has it too) lists it, and ``mvn dependency:copy-dependencies``
+copies its runtime classpath once into ``cache_dir()/kafka-<version>/libs``. No Docker, no tarball
+download. ``$KAFKA_HOME/libs`` (an unpacked Kafka release) is used instead when ``KAFKA_HOME`` is
+set.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .._paths import cache_dir, repo_root
+from .._paths import cache_dir
 from ..errors import ClusterError, ToolMissingError
 
 #: Kafka 4.x brokers and tools need Java 17 (``minNonClientJavaVersion`` in Kafka's build)
@@ -36,8 +37,11 @@ _MVN_HINT = (
 
 
 def pom_path() -> Path:
-    """The POM that names the Kafka broker and its logging binding."""
-    return repo_root() / "kafka" / "pom.xml"
+    """The POM that names the Kafka broker and its logging binding (installed with the package)."""
+    path = Path(__file__).with_name("pom.xml")
+    if not path.is_file():
+        raise ClusterError(f"{path} is missing: this genesis installation is incomplete; reinstall genesis-streaming")
+    return path
 
 
 def kafka_version() -> str:
@@ -52,11 +56,17 @@ def kafka_version() -> str:
             f"KAFKA_HOME={home} holds no libs/kafka_2.13-<version>.jar; "
             "point it at an unpacked Kafka release or unset it"
         )
+    return pom_property(pom_path(), "kafka.version")
+
+
+def pom_property(pom: Path, name: str) -> str:
+    """The value of ``<properties><name>`` in ``pom`` (a version genesis pins there)."""
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(pom_path()).getroot().find("m:properties/m:kafka.version", ns)
-    if node is None or not (node.text or "").strip():
-        raise ClusterError(f"{pom_path()} has no <kafka.version> property")
-    return node.text.strip()
+    node = ET.parse(pom).getroot().find(f"m:properties/m:{name}", ns)
+    value = (node.text or "").strip() if node is not None else ""
+    if not value:
+        raise ClusterError(f"{pom} has no <{name}> property: this genesis installation is incomplete; reinstall it")
+    return value
 
 
 def java_executable() -> str:
@@ -71,7 +81,7 @@ def java_executable() -> str:
     return candidate
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _java_major(java: str) -> int:
     """Major version of a java binary (``java -version`` prints e.g. ``version "17.0.15"`` or ``"1.8.0_392"``)."""
     try:
@@ -88,15 +98,23 @@ def _java_major(java: str) -> int:
 def ensure_jars() -> Path:
     """Return the directory of Kafka's jars, resolving them with Maven the first time.
 
-    ``$KAFKA_HOME/libs`` when ``KAFKA_HOME`` is set. Otherwise the jars are copied into
-    ``cache_dir()/kafka-<version>/libs`` by ``mvn``; a marker file written after a successful copy
-    tells a finished cache from a half-finished one (which is redone). A lock file keeps two
-    processes from fetching at the same time.
+    ``$KAFKA_HOME/libs`` when ``KAFKA_HOME`` is set, else ``cache_dir()/kafka-<version>/libs``
+    (see :func:`maven_classpath`).
     """
     if os.environ.get("KAFKA_HOME"):
         kafka_version()  # validates that KAFKA_HOME holds a Kafka release
         return Path(os.environ["KAFKA_HOME"]) / "libs"
-    home = cache_dir() / f"kafka-{kafka_version()}"
+    return maven_classpath(pom_path(), cache_dir() / f"kafka-{kafka_version()}", "kafka_2.13-*.jar", "the Kafka jars")
+
+
+def maven_classpath(pom: Path, home: Path, expect: str, what: str) -> Path:
+    """``home/libs``: the runtime classpath of ``pom``, copied there by ``mvn`` the first time.
+
+    A marker file written after a successful copy tells a finished cache from a half-finished one
+    (which is redone); a lock file keeps two processes from fetching at the same time. ``expect``
+    is a glob of a jar the copy must hold, ``what`` names the jars in errors. The Kafka broker's
+    jars and Spark's Kafka connector (``genesis.spark``) are fetched this way.
+    """
     libs = home / "libs"
     if (home / _MARKER).exists():
         return libs
@@ -104,36 +122,40 @@ def ensure_jars() -> Path:
     with open(home / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (home / _MARKER).exists():  # another process may have finished while we waited
-            _copy_dependencies(libs)
-            (home / _MARKER).write_text(kafka_version() + "\n")
+            _copy_dependencies(pom, libs, expect, what)
+            (home / _MARKER).write_text(home.name + "\n")
     return libs
 
 
-def _copy_dependencies(libs: Path) -> None:
+def _copy_dependencies(pom: Path, libs: Path, expect: str, what: str) -> None:
     mvn = shutil.which("mvn")
     if not mvn:
         raise ToolMissingError(
-            f"`mvn` was not found: it is needed once to fetch the Kafka jars from "
-            f"Maven Central into {libs}; {_MVN_HINT}"
+            f"`mvn` was not found: it is needed once to fetch {what} from Maven Central into {libs}; {_MVN_HINT}"
         )
     partial = libs.with_name("libs.partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(libs, ignore_errors=True)
+    # mvn runs on a copy beside the jars: the installed package may be read-only, and the cache
+    # then records which POM the jars came from
+    copy = libs.with_name("pom.xml")
+    shutil.copyfile(pom, copy)
+    pom = copy
     cmd = [
         mvn,
         "-B",
         "-q",
         "-f",
-        str(pom_path()),
+        str(pom),
         _DEPENDENCY_PLUGIN,
         "-DincludeScope=runtime",
         f"-DoutputDirectory={partial}",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not any(partial.glob("kafka_2.13-*.jar")):
+    if proc.returncode != 0 or not any(partial.glob(expect)):
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise ClusterError(
-            f"fetching the Kafka jars with Maven failed (exit {proc.returncode}); "
+            f"fetching {what} with Maven failed (exit {proc.returncode}); "
             f"is Maven Central reachable?\n$ {' '.join(cmd)}\n{tail}"
         )
     partial.rename(libs)

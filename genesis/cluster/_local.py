@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import shutil
 import signal
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
+from confluent_kafka.admin import AdminClient
+
+from .. import _topics
 from .._paths import cache_dir
+from .._urls import StreamSpec
 from ..auth import Auth
 from ..errors import ClusterError
 from . import _admin, _config, _jars, _process, _tls
@@ -38,6 +44,7 @@ from ._state import ClusterState, read_state, write_state
 log = logging.getLogger("genesis.cluster")
 
 _PROBE_TOPIC = "__genesis_ready"
+_USER_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _CREDENTIALS = "credentials.json"
 _TLS_DIR = "tls"
 
@@ -88,7 +95,14 @@ class LocalCluster:
     ``secure=True``: clients connect with SASL_SSL and SCRAM-SHA-512 and ACLs apply (see
     ``_config`` for the listeners). The users (``admin``, a super user, and ``users``) get
     random passwords, kept in the state dir (:attr:`credentials`); clients trust :attr:`ca_file`;
-    :meth:`grant` gives a user access; :meth:`auth` is a user's :class:`~genesis.auth.Auth`.
+    :meth:`add_user` adds a login while it runs, :meth:`grant` gives a user access; :meth:`auth` is a
+    user's :class:`~genesis.auth.Auth`.
+
+    ``jvm``: the brokers' JVM profile, a name of ``genesis.cluster.JVM_PROFILES`` (default
+    ``DEFAULT_JVM``, the one measured to cost the brokers least CPU under sustained load;
+    ``"fast-start"`` starts sooner, for short-lived clusters such as test fixtures), or a list of
+    JVM flags used instead. A cluster restarted from its directory keeps the profile it was
+    created with, as it keeps its heap.
     """
 
     def __init__(
@@ -103,22 +117,34 @@ class LocalCluster:
         start_timeout: float = 120.0,
         secure: bool = False,
         users: Iterable[str] = ("alice", "bob"),
+        listeners: Iterable[_config.Listener] = (),
+        properties: dict[str, str] | None = None,
+        jvm: str | Sequence[str] | None = None,
     ) -> None:
         self.dir = Path(dir or default_dir()).expanduser().resolve()
         self.layout = _config.Layout(brokers, port, controller_port)
+        self.listeners = tuple(listeners)
+        #: broker settings applied over genesis' own (a test's misconfiguration, a tuning)
+        self.properties = dict(properties or {})
+        for listener in self.listeners:
+            if len(listener.ports) != brokers:
+                raise ClusterError(f"listener {listener.name} has {len(listener.ports)} ports for {brokers} brokers")
         self.secure = secure
         self.users = tuple(users)
         self.heap = heap
+        #: the brokers' JVM profile: a name of ``_config.JVM_PROFILES`` or a list of flags
+        self.jvm: str | list[str] = _config.DEFAULT_JVM if jvm is None else jvm if isinstance(jvm, str) else list(jvm)
+        _config.jvm_profile(self.jvm)  # refuse an unknown profile now, not when a broker starts
         self.keep_data = keep_data
         self.start_timeout = start_timeout
         #: True when start() found the cluster already running and changed nothing
         self.already_running = False
         self._state: ClusterState | None = None
-        self._admin = None
+        self._admin: AdminClient | None = None
 
     # ----------------------------------------------------------------- finding
     @classmethod
-    def attach(cls, dir: str | Path | None = None, *, require_running: bool = True) -> "LocalCluster":
+    def attach(cls, dir: str | Path | None = None, *, require_running: bool = True) -> LocalCluster:
         """The cluster recorded in ``dir`` (default state dir); :class:`ClusterError` if there is none running.
 
         ``require_running=False`` also returns a cluster whose JVMs are all stopped (to restart
@@ -131,9 +157,11 @@ class LocalCluster:
                 f"no local Kafka cluster in {path}; start one with `genesis cluster up"
                 f"{'' if dir is None else f' --dir {path}'}`"
             )
-        cluster = cls(path, state.brokers, state.port, state.controller_port, state.heap, secure=state.secure)
-        cluster._state = state
-        if require_running and not cluster._alive_ids():
+        cluster = cls(
+            path, state.brokers, state.port, state.controller_port, state.heap, secure=state.secure, jvm=state.jvm
+        )
+        running = cluster.running_brokers()  # also reads the recorded state (pids, ports)
+        if require_running and not running:
             raise ClusterError(
                 f"the local Kafka cluster in {path} is not running; start it with `genesis cluster up --dir {path}`"
             )
@@ -167,6 +195,12 @@ class LocalCluster:
     def _pid(self, node_id: int) -> int | None:
         return self._state.pids.get(node_id) if self._state else None
 
+    def running_brokers(self) -> list[int]:
+        """Ids of the brokers whose JVM is alive (as recorded in the cluster's state directory)."""
+        if self._state is None:
+            self._state = read_state(self.dir)
+        return self._alive_ids()
+
     def _alive_ids(self) -> list[int]:
         return [i for i in self.ids if _process.is_running(self._pid(i), self._marker(i))]
 
@@ -174,7 +208,7 @@ class LocalCluster:
         if node_id not in self.ids:
             raise ClusterError(f"there is no broker {node_id}; valid broker ids are {', '.join(map(str, self.ids))}")
 
-    def _client(self):
+    def _client(self) -> AdminClient:
         if self._admin is None:
             self._admin = _admin.admin(self.bootstrap_servers, self._admin_security())
         return self._admin
@@ -234,10 +268,37 @@ class LocalCluster:
         )
         if not resources:
             raise ValueError("grant() needs topic=, group_prefix= or group=")
+        if user not in self.credentials:
+            raise ClusterError(
+                f"the cluster in {self.dir} has no user {user!r} (it has {', '.join(self.credentials)}); "
+                f"add it first: genesis cluster add-user {user}"
+            )
         _admin.grant(self._client(), f"User:{user}", resources, list(operations), timeout)
 
+    def add_user(self, user: str, password: str | None = None, timeout: float = 30.0) -> str:
+        """Add a SCRAM-SHA-512 login to the running secure cluster; return its password (random unless given).
+
+        Kafka stores the credential in its metadata log, so it works at once and after restarts;
+        the password is also kept in ``credentials.json`` (0600), like those made at format time.
+        The user may do nothing until :meth:`grant` allows it.
+        """
+        self._require_secure()
+        if not _USER_NAME.fullmatch(user):
+            raise ClusterError(f"user name {user!r}: use letters, digits, '.', '_' and '-' only")
+        passwords = self.credentials
+        if user in passwords:
+            raise ClusterError(f"the cluster in {self.dir} already has a user {user!r}; choose another name")
+        password = password if password is not None else secrets.token_urlsafe(18)
+        if not password:
+            raise ClusterError(f"the password of {user!r} is empty")
+        _admin.add_scram_user(self._client(), user, password, timeout)
+        _tls.write_private(
+            self.dir / _CREDENTIALS, (json.dumps({**passwords, user: password}, indent=2) + "\n").encode()
+        )
+        return password
+
     # ------------------------------------------------------------------ start
-    def start(self) -> "LocalCluster":
+    def start(self) -> LocalCluster:
         """Start the cluster; return once every broker is registered and an RF-replicated topic takes acks=all writes.
 
         A directory that holds this cluster stopped (``down --keep-data``) is restarted with its
@@ -274,13 +335,13 @@ class LocalCluster:
         java = _jars.java_executable()
         libs = Path(state.libs) if state and Path(state.libs).is_dir() else _jars.ensure_jars()
         _process.check_disk(self.dir)
-        _process.check_ports_free(self.layout.all_ports)
+        _process.check_ports_free(self.layout.all_ports + [p for lst in self.listeners for p in lst.ports])
         fresh = state is None
         try:
-            if fresh:
+            if state is None:
                 self._create(java, libs)
             else:
-                self._state.libs = str(libs)
+                state.libs = str(libs)
             for node_id in self.ids:
                 self._spawn(java, node_id)
             self._wait_ready()
@@ -304,6 +365,7 @@ class LocalCluster:
             heap=self.heap,
             libs=str(libs),
             secure=self.secure,
+            jvm=self.jvm,
         )
         write_state(self.dir, self._state)
         security, scram_args = self._create_security() if self.secure else (None, [])
@@ -311,7 +373,9 @@ class LocalCluster:
         for node_id in self.ids:
             node = self._node_dir(node_id)
             (node / "logs").mkdir(parents=True)
-            props = _config.server_properties(self.layout, node_id, node / "data", security)
+            props = _config.server_properties(
+                self.layout, node_id, node / "data", security, self.listeners, self.properties
+            )
             # a secure node's properties hold the admin password
             _tls.write_private(node / "server.properties", _config.render_properties(props).encode())
             options = [
@@ -346,18 +410,19 @@ class LocalCluster:
         return security, _config.scram_format_arguments(passwords)
 
     def _spawn(self, java: str, node_id: int) -> None:
+        state = self._state
+        assert state is not None  # created or read by start() before any broker is spawned
         node = self._node_dir(node_id)
         options = _config.jvm_options(
-            self._state.heap,
+            state.heap,
             log4j2_file=self.dir / "log4j2.properties",
             logs_dir=node / "logs",
             tmp_dir=self.dir / "tmp",
+            jvm=state.jvm,
         )
-        cmd = _process.java_command(
-            java, Path(self._state.libs), options, "kafka.Kafka", [str(node / "server.properties")]
-        )
-        self._state.pids[node_id] = _process.spawn(cmd, node / "stdout.log")
-        write_state(self.dir, self._state)
+        cmd = _process.java_command(java, Path(state.libs), options, "kafka.Kafka", [str(node / "server.properties")])
+        state.pids[node_id] = _process.spawn(cmd, node / "stdout.log")
+        write_state(self.dir, state)
 
     def _broker_log(self, node_id: int) -> str:
         """The end of a broker's logs, for error messages."""
@@ -394,7 +459,14 @@ class LocalCluster:
         left = max(10.0, deadline - time.monotonic())
         client = self._client()
         try:
-            _admin.create_topic(client, _PROBE_TOPIC, self.layout.brokers, self.replication_factor, None, left)
+            _topics.create_topic(
+                client,
+                _PROBE_TOPIC,
+                self.layout.brokers,
+                self.replication_factor,
+                brokers=self.bootstrap_servers,
+                timeout=left,
+            )
             _admin.write_acks_all(
                 self.bootstrap_servers,
                 _PROBE_TOPIC,
@@ -402,7 +474,9 @@ class LocalCluster:
                 max(10.0, deadline - time.monotonic()),
                 self._admin_security(),
             )
-            _admin.delete_topic(client, _PROBE_TOPIC, max(10.0, deadline - time.monotonic()))
+            _topics.delete_topic(
+                client, _PROBE_TOPIC, brokers=self.bootstrap_servers, timeout=max(10.0, deadline - time.monotonic())
+            )
         except ClusterError as exc:
             raise ClusterError(
                 f"the local cluster in {self.dir} registered its brokers but is not usable: {exc}{self._broker_log(1)}"
@@ -442,7 +516,7 @@ class LocalCluster:
         if self.dir.is_dir():
             write_state(self.dir, self._state)
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -492,7 +566,7 @@ class LocalCluster:
         topics: dict[str, int] = {}
         if registered:
             try:
-                topics = _admin.topic_partitions(self._client())
+                topics = _topics.topic_names(self._client())
             except Exception:  # a cluster without quorum still gets its process table reported
                 topics = {}
         brokers = [
@@ -537,17 +611,24 @@ class LocalCluster:
         timeout: float = 60.0,
     ) -> None:
         """Create ``name`` (idempotent) with RF ``replication_factor`` (default min(3, N)); wait until usable."""
-        _admin.create_topic(
-            self._client(), name, partitions, replication_factor or self.replication_factor, config, timeout
+        _topics.create_topic(
+            self._client(),
+            name,
+            partitions,
+            replication_factor or self.replication_factor,
+            config,
+            brokers=self.bootstrap_servers,
+            timeout=timeout,
         )
 
     def delete_topic(self, name: str, timeout: float = 60.0) -> None:
         """Delete ``name`` if it exists; wait until the metadata no longer lists it."""
-        _admin.delete_topic(self._client(), name, timeout)
+        _topics.delete_topic(self._client(), name, brokers=self.bootstrap_servers, timeout=timeout)
 
     def committed(self, topic: str, group: str) -> dict[int, int]:
         """Partition -> offset committed by ``group`` on ``topic`` (partitions without a commit left out)."""
-        return _admin.committed(self.bootstrap_servers, topic, group, self._admin_security())
+        spec = StreamSpec.for_brokers(self.bootstrap_servers)
+        return _topics.committed(spec, topic, group, auth=self._admin_security())
 
     def __repr__(self) -> str:
         return (

@@ -33,6 +33,8 @@ class ClusterState:
     pids: dict[int, int] = field(default_factory=dict)
     #: SASL_SSL + SCRAM client listener and ACLs (see _config.Security); absent in older files
     secure: bool = False
+    #: the brokers' JVM profile (a name of _config.JVM_PROFILES, or a list of flags); absent in older files
+    jvm: str | list[str] | None = None
 
     @property
     def layout(self) -> Layout:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
-import math
 import subprocess
 import sys
 import uuid
@@ -12,13 +12,16 @@ from pathlib import Path
 
 import fastavro
 import pytest
+from helpers import same
 
 import genesis.streaming as gs
+from genesis.demo import PARTITIONS
 from genesis.filters import filter_asteroids
+from genesis.samples import DEMO_SIZES
 
 pytestmark = pytest.mark.integration
 
-SMALL = 100
+SMALL, MEDIUM = DEMO_SIZES["small"], DEMO_SIZES["medium"]  # the demo sets' definition
 
 
 def genesis(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -35,17 +38,6 @@ def small_alerts(demo) -> dict[int, dict]:
         found = {alert["candid"]: alert for _, alert in stream(until_eos=True, timeout=30)}
     assert len(found) == SMALL
     return found
-
-
-def same(a, b) -> bool:
-    """Equal, with NaN equal to NaN (Fink's records hold NaNs; ``nan == nan`` is False)."""
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, float) and math.isnan(a):
-        return isinstance(b, float) and math.isnan(b)
-    return type(a) is type(b) and a == b
 
 
 def url(demo, topic: str = "small", group: str | None = None) -> str:
@@ -106,9 +98,52 @@ def test_consume_avro_files_decode_to_the_same_alerts(demo, small_alerts, tmp_pa
         assert len(records) == 1 and same(records[0], small_alerts[int(f.stem)])
 
 
+def test_consume_fields_holds_only_those_fields(demo, small_alerts) -> None:
+    done = genesis(
+        "consume",
+        url(demo),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        "--fields",
+        "objectId,candidate",
+        "--format",
+        "json",
+    )
+    docs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(list(d) == ["objectId", "candidate"] for d in docs)
+    assert sorted(d["candidate"]["candid"] for d in docs) == sorted(small_alerts)
+
+
+def test_consume_fields_with_avro_writes_the_whole_alert(demo, small_alerts, tmp_path: Path) -> None:
+    out = tmp_path / "alerts"
+    genesis(
+        "consume",
+        url(demo),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        "--fields",
+        "candidate",
+        "--filter",
+        "genesis.filters:filter_asteroids",
+        "--format",
+        "avro",
+        "--output",
+        str(out),
+    )
+    files = sorted(out.glob("*.avro"))
+    expected = {c for c, a in small_alerts.items() if filter_asteroids(a)}
+    assert expected and {int(f.stem) for f in files} == expected
+    for f in files:
+        with f.open("rb") as fh:
+            records = list(fastavro.reader(fh))
+        assert len(records) == 1 and same(records[0], small_alerts[int(f.stem)])
+
+
 def test_consume_start_at_last_n_and_time(demo) -> None:
     lines = genesis("consume", url(demo), "--start-at=-1", "--until-eos").stdout.splitlines()
-    assert len(lines) == 6  # the last alert of each of the 6 partitions
+    assert len(lines) == PARTITIONS  # the last alert of each partition (each holds some of the 100)
     lines = genesis("consume", url(demo), "--start-at", "2000-01-01T00:00:00Z", "--until-eos").stdout.splitlines()
     assert len(lines) == SMALL
 
@@ -151,16 +186,21 @@ def test_topics_lists_the_demo_topics(demo) -> None:
     out = genesis("topics", f"kafka://{demo.bootstrap_servers}/").stdout
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
     assert {"small", "medium", "lsst"} <= set(rows)
-    assert rows["small"][1:4] == ["6", str(demo.replication_factor), "100"]
-    assert rows["medium"][3] == "20,000"
+    assert rows["small"][1:4] == [str(PARTITIONS), str(demo.replication_factor), str(SMALL)]
+    assert rows["medium"][3] == f"{MEDIUM:,}"
     assert rows["lsst"][4:] == ["1", "h", "1", "GiB"]
 
 
 def test_show_file(data_dir: Path, tmp_path: Path) -> None:
     path = data_dir / "ztf/raw/fink-client/ZTF19acihgng.avro"
+    with path.open("rb") as fh:
+        (alert,) = fastavro.reader(fh)
+    history = alert["prv_candidates"]
+    limits = sum(row["magpsf"] is None for row in history)  # rows without a magnitude: upper limits
     out = genesis("show", str(path)).stdout
-    assert out.splitlines()[0].startswith("ZTF  1060135832015015002  ZTF19acihgng")
-    assert "magpsf" in out and "detections 33, upper limits 2" in out
+    assert out.splitlines()[0].startswith(f"ZTF  {alert['candid']}  {alert['objectId']}")
+    # the alert itself and its previous detections (33), and the upper limits (2)
+    assert "magpsf" in out and f"detections {1 + len(history) - limits}, upper limits {limits}" in out
     png = tmp_path / "alert.png"
     genesis("show", str(data_dir / "lsst/real_fink/part-2-918301.avro"), "--index", "4", "--plot", str(png))
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 30_000
@@ -174,3 +214,86 @@ def test_show_url(demo, small_alerts, tmp_path: Path) -> None:
     png = tmp_path / "first.png"
     genesis("show", url(demo), "--plot", str(png))
     assert png.stat().st_size > 30_000
+
+
+def test_load_writes_one_alert_per_message_and_reads_back(cluster, data_dir: Path) -> None:
+    """``genesis load URL DIR FILE``: every alert of the files, one per message, in file order;
+    a one-alert file is sent byte for byte, a file of several alerts is split."""
+    topic = "load-" + uuid.uuid4().hex[:8]
+    cluster.create_topic(topic, partitions=1)  # one partition: the topic keeps the order of loading
+    folder = data_dir / "ztf/raw/fink-client"  # 2 one-alert files and one of 3 (data README)
+    lsst = data_dir / "lsst/real_fink/part-2-918301.avro"  # 7 Rubin alerts re-published by Fink
+    files = sorted(folder.rglob("*.avro")) + [lsst]
+    expected = []
+    for f in files:
+        with f.open("rb") as fh:
+            records = list(fastavro.reader(fh))
+        expected += [(f, record, len(records)) for record in records]
+    assert len(expected) > len(files)  # some file is split
+    try:
+        done = genesis("load", cluster.url(topic), str(folder), str(lsst))
+        assert f"loaded {len(expected)} alerts into {cluster.url(topic)}" in done.stdout
+        with gs.open(cluster.url(topic), start_at="earliest") as stream:
+            rows = list(stream(until_eos=True, metadata=True))
+        assert len(rows) == len(expected)
+        for (_, alert, meta), (f, record, n) in zip(rows, expected):
+            assert same(alert, record), f
+            if n == 1:
+                assert meta.value == f.read_bytes()
+            else:  # its own container, with the file's writer schema
+                with f.open("rb") as fh:
+                    schema = fastavro.reader(fh).writer_schema
+                written = fastavro.reader(io.BytesIO(meta.value)).writer_schema
+                assert [x["name"] for x in written["fields"]] == [x["name"] for x in schema["fields"]]
+    finally:
+        cluster.delete_topic(topic)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command line, for commands expected to fail (stdin: none, as in CI)."""
+    return subprocess.run(
+        [sys.executable, "-m", "genesis", *args], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+
+
+def test_topics_create_and_delete(cluster) -> None:
+    name = "made-" + uuid.uuid4().hex[:8]
+    url = cluster.url(name)
+    done = genesis("topics", "create", url, "--partitions", "3", "--replication", "2", "--retention", "7d")
+    assert f"created topic '{name}'" in done.stdout
+    info = json.loads(genesis("topics", url, "--json").stdout)["topics"][0]
+    assert len(info["partitions"]) == 3 and {len(p["replicas"]) for p in info["partitions"]} == {2}
+    assert info["retention_ms"] == 7 * 86_400_000
+    exists = run_cli("topics", "create", url)
+    assert exists.returncode == 1 and f"topic '{name}' already exists" in exists.stderr
+    assert "--if-not-exists" in exists.stderr and "Traceback" not in exists.stderr
+    assert "exists; left as it is" in genesis("topics", "create", url, "--if-not-exists").stdout
+    unasked = run_cli("topics", "delete", url)  # no terminal to ask on, no --yes
+    assert unasked.returncode == 1 and "pass --yes" in unasked.stderr
+    assert f"deleted topic '{name}'" in genesis("topics", "delete", url, "--yes").stdout
+    gone = run_cli("topics", "delete", url, "--yes")
+    assert gone.returncode == 1 and f"topic '{name}' does not exist" in gone.stderr
+
+
+def test_topics_create_with_more_replicas_than_brokers_says_how_many(cluster) -> None:
+    url = cluster.url("too-many-" + uuid.uuid4().hex[:8])
+    done = run_cli("topics", "create", url, "--replication", "4", "--config", "cleanup.policy=delete")
+    assert done.returncode == 1
+    assert "cannot have 4 replicas" in done.stderr and "has 3 brokers" in done.stderr
+
+
+def test_load_create_makes_the_topic_it_loads(cluster, data_dir: Path) -> None:
+    name = "loaded-" + uuid.uuid4().hex[:8]
+    folder = data_dir / "ztf/raw/fink-client"  # 2 one-alert files and one of 3 (data README)
+    missing = run_cli("load", cluster.url(name), str(folder))
+    assert missing.returncode == 1 and f"topic '{name}' does not exist" in missing.stderr
+    assert "--create" in missing.stderr
+    try:
+        done = genesis("load", cluster.url(name), str(folder), "--create")
+        assert f"created topic '{name}'" in done.stdout and f"loaded 5 alerts into {cluster.url(name)}" in done.stdout
+        with gs.open(cluster.url(name), start_at="earliest") as stream:
+            assert len(list(stream(until_eos=True))) == 5
+        again = genesis("load", cluster.url(name), str(folder), "--create")  # exists now: just loads
+        assert "created topic" not in again.stdout and "loaded 5 alerts" in again.stdout
+    finally:
+        cluster.delete_topic(name)

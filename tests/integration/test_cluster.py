@@ -103,14 +103,6 @@ def jvms_of(directory: Path) -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/cmdline").read_bytes() != b""  # zombies have no command line
-
-
 def genesis_cli() -> list[str]:
     """How to run ``genesis``: ``python -m genesis``, or only the cluster parser while other subcommands are missing."""
     if importlib.util.find_spec("genesis.cli.load") is not None:
@@ -132,7 +124,9 @@ def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 # --------------------------------------------------- clusters of their own
 @pytest.mark.chaos
 @pytest.mark.timeout(300)
-def test_killed_broker_loses_no_message_restarts_into_isr_and_down_leaves_no_jvm(fresh_cluster, alerts) -> None:
+def test_killed_broker_loses_no_message_restarts_into_isr_and_down_leaves_no_jvm(
+    fresh_cluster, alerts, pid_alive
+) -> None:
     cluster = fresh_cluster(brokers=3)
     topic = "durable"
     cluster.create_topic(topic, partitions=6, replication_factor=3)
@@ -166,7 +160,7 @@ def test_killed_broker_loses_no_message_restarts_into_isr_and_down_leaves_no_jvm
 
 
 @pytest.mark.timeout(400)
-def test_cli_up_status_stop_start_down(tmp_path: Path, free_base_port) -> None:
+def test_cli_up_status_stop_start_down(tmp_path: Path, free_base_port, pid_alive) -> None:
     directory = tmp_path / "cli-cluster"
     port = free_base_port(3)
     try:
@@ -204,6 +198,84 @@ def test_cli_up_status_stop_start_down(tmp_path: Path, free_base_port) -> None:
     finally:
         if directory.exists():
             LocalCluster.attach(directory, require_running=False).stop()
+
+
+@pytest.mark.timeout(300)
+def test_cli_up_demo_creates_the_demo_topics_and_down_removes_them(
+    tmp_path: Path, free_base_port, pid_alive, data_dir: Path
+) -> None:
+    """``genesis cluster up --demo`` as a user runs it (one broker, to keep it short): the topics
+    small and medium hold the demo sets genesis.samples defines, lsst is empty and
+    retention-capped, and ``genesis cluster down`` leaves nothing behind."""
+    import genesis.streaming as gs
+    from genesis.demo import PARTITIONS, topic_size
+    from genesis.samples import DEMO_SIZES, demo_alerts
+
+    directory = tmp_path / "demo-cluster"
+    port = free_base_port(1)
+    try:
+        up = run_cli("up", "--demo", "--brokers", "1", "--port", str(port), "--dir", str(directory), timeout=280)
+        for name, size in DEMO_SIZES.items():
+            assert f"loaded {size} alerts into {name!r}" in up.stdout
+        assert "created topic 'lsst'" in up.stdout
+        cluster = LocalCluster.attach(directory)
+        assert cluster.bootstrap_servers == f"127.0.0.1:{port}"
+        topics = cluster.status().topics
+        assert {name: topics.get(name) for name in (*DEMO_SIZES, "lsst")} == dict.fromkeys(
+            (*DEMO_SIZES, "lsst"), PARTITIONS
+        )
+        sizes = {name: topic_size(cluster.bootstrap_servers, name) for name in (*DEMO_SIZES, "lsst")}
+        assert sizes == {**DEMO_SIZES, "lsst": 0}
+        with gs.open(cluster.url("small"), start_at="earliest") as stream:
+            small = sorted(a["candid"] for _, a in stream(until_eos=True))
+        assert small == sorted(record["candid"] for _, record in demo_alerts("small", data_dir))
+        lsst = subprocess.run(
+            [sys.executable, "-m", "genesis", "topics", cluster.url("lsst"), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert lsst.returncode == 0, lsst.stderr
+        (info,) = json.loads(lsst.stdout)["topics"]
+        assert info["retention_bytes"] == 1024**3  # capped, so that inject cannot fill the disk
+
+        pids = list(cluster.pids().values())
+        assert pids and all(pid_alive(pid) for pid in pids)
+        run_cli("down", "--dir", str(directory))
+        assert not any(pid_alive(pid) for pid in pids)
+        assert jvms_of(directory) == [] and not directory.exists()
+    finally:
+        if directory.exists():
+            LocalCluster.attach(directory, require_running=False).stop()
+
+
+@pytest.mark.timeout(300)
+def test_cli_fetch_puts_kafkas_jars_into_the_cache_once(tmp_path: Path) -> None:
+    """``genesis cluster fetch`` into an empty cache (``GENESIS_CACHE``): Maven copies the broker's
+    jars there, the same set ``make setup`` fetched for this test session; a second fetch uses
+    the cache and needs no Maven at all."""
+    from genesis.cluster import ensure_jars, kafka_version
+
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_HOME"} | {"GENESIS_CACHE": str(cache)}
+    first = subprocess.run([*genesis_cli(), "cluster", "fetch"], env=env, capture_output=True, text=True, timeout=280)
+    assert first.returncode == 0, first.stdout + first.stderr
+    libs = cache / f"kafka-{kafka_version()}" / "libs"
+    assert first.stdout.strip().splitlines()[-1] == str(libs)
+    assert (libs / f"kafka_2.13-{kafka_version()}.jar").is_file()
+    assert sorted(p.name for p in libs.glob("*.jar")) == sorted(p.name for p in ensure_jars().glob("*.jar"))
+
+    no_mvn = tmp_path / "bin"  # a PATH without mvn (the command runs with an absolute python)
+    no_mvn.mkdir()
+    second = subprocess.run(
+        [*genesis_cli(), "cluster", "fetch"],
+        env=env | {"PATH": str(no_mvn)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.strip().splitlines()[-1] == str(libs)
 
 
 @pytest.mark.timeout(120)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -106,6 +107,42 @@ def test_jvm_options() -> None:
     assert "-Dlog4j2.configurationFile=/s/log4j2.properties" in opts
     assert "-Djava.io.tmpdir=/s/tmp" in opts
     assert "-Dkafka.logs.dir=/s/n1/logs" in opts
+
+
+def test_jvm_profiles() -> None:
+    paths = dict(log4j2_file=Path("/s/l"), logs_dir=Path("/s/n1/logs"), tmp_dir=Path("/s/tmp"))
+    fast = _config.jvm_options("384m", jvm="fast-start", **paths)
+    assert "-XX:TieredStopAtLevel=1" in fast  # C1 only
+    for name in _config.JVM_PROFILES:
+        opts = _config.jvm_options("384m", jvm=name, **paths)
+        assert opts[0] == "-Xmx384m" and "-Djava.io.tmpdir=/s/tmp" in opts and "-XX:+ExitOnOutOfMemoryError" in opts
+        assert list(_config.JVM_PROFILES[name]) == opts[2 : 2 + len(_config.JVM_PROFILES[name])]
+    assert _config.jvm_options("384m", **paths) == _config.jvm_options("384m", jvm=_config.DEFAULT_JVM, **paths)
+    assert "-XX:TieredStopAtLevel=1" not in _config.jvm_options("384m", jvm="c2", **paths)  # C1 then C2
+    custom = _config.jvm_options("1g", jvm=["-XX:+UseParallelGC"], **paths)
+    assert custom[:3] == ["-Xmx1g", "-Xms64m", "-XX:+UseParallelGC"]
+    with pytest.raises(ValueError, match="fast-start"):
+        _config.jvm_options("384m", jvm="turbo", **paths)
+    with pytest.raises(ValueError, match="starting with '-'"):
+        _config.jvm_options("384m", jvm=["UseParallelGC"], **paths)
+
+
+def test_the_jvm_profile_is_recorded_and_kept(tmp_path: Path) -> None:
+    from genesis.cluster import DEFAULT_JVM, LocalCluster
+
+    assert LocalCluster(tmp_path).jvm == DEFAULT_JVM
+    assert LocalCluster(tmp_path, jvm=("-XX:+UseSerialGC",)).jvm == ["-XX:+UseSerialGC"]
+    with pytest.raises(ValueError, match="unknown JVM profile"):
+        LocalCluster(tmp_path, jvm="turbo")
+    state = ClusterState(3, 9092, 10092, "abc", "4.3.1", "384m", "/libs", jvm="fast-start")
+    write_state(tmp_path, state)
+    assert read_state(tmp_path).jvm == "fast-start"
+    assert LocalCluster.attach(tmp_path, require_running=False).jvm == "fast-start"
+    older = {"format": "genesis-local-cluster/1", "brokers": 3, "port": 9092, "controller_port": 10092}
+    older |= {"cluster_id": "abc", "version": "4.3.1", "heap": "384m", "libs": "/libs", "pids": {}}
+    (tmp_path / "cluster.json").write_text(json.dumps(older))  # written before profiles existed
+    assert read_state(tmp_path).jvm is None
+    assert LocalCluster.attach(tmp_path, require_running=False).jvm == DEFAULT_JVM
 
 
 def test_cluster_ids_look_like_kafkas() -> None:
