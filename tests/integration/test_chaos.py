@@ -25,19 +25,26 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from helpers import read_topic
 
 import genesis.streaming as gs
+from genesis import Decoder
 from genesis.cluster import LocalCluster
-from genesis.demo import PARTITIONS, load_demo_topic
+from genesis.demo import PARTITIONS, load_demo_topic, topic_size
+from genesis.filters import filter_asteroids
+from genesis.samples import DEMO_SIZES
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
-MEDIUM = 20_000
+MEDIUM = DEMO_SIZES["medium"]  # 20,000 alerts, distinct candids (the demo set's definition)
 RESULTS = Path(__file__).resolve().parents[2] / "build" / "chaos-results.json"
 #: seconds a reader waits for the next alert: longer than any failover we cause
 IDLE = 120
@@ -102,6 +109,22 @@ def leader_of(cluster: LocalCluster, topic: str = "medium", partition: int = 0) 
         assert time.monotonic() < deadline, f"{topic}[{partition}] has no leader"
         time.sleep(0.25)
     return node
+
+
+def group_coordinator(cluster: LocalCluster, group: str) -> int:
+    """The broker coordinating ``group`` (waiting until the group exists and has one)."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            (future,) = admin.describe_consumer_groups([group]).values()
+            node = future.result(timeout=10).coordinator
+            if node is not None and node.id >= 0:
+                return node.id
+        except KafkaException:  # no such group yet, or its coordinator moving
+            pass
+        assert time.monotonic() < deadline, f"group {group} has no coordinator"
+        time.sleep(0.25)
 
 
 # ------------------------------------------------------------------ failures while reading
@@ -373,13 +396,17 @@ def test_rolling_restart_while_producing_at_the_lsst_rate(chaos):
         reader = background.submit(read_all, chaos.url("rolling"), lambda: delivered[0] if delivered else None)
         thread, stop, result = start(chaos.url("rolling"), LSST_RATE, duration=300, pool=pool)
         try:
-            time.sleep(2)
+            # the restarts begin once alerts are arriving (the pool is built, the producer writes)
+            deadline = time.monotonic() + 120
+            while topic_size(chaos.bootstrap_servers, "rolling") == 0:
+                assert thread.is_alive() and time.monotonic() < deadline, f"inject wrote nothing: {thread.error!r}"
+                time.sleep(0.2)
             for node in chaos.ids:
                 chaos.stop_broker(node)
-                time.sleep(2)
+                time.sleep(2)  # the failure itself: the broker stays down 2 s while alerts keep coming
                 chaos.start_broker(node)
                 wait_in_sync(chaos)
-            time.sleep(2)
+            time.sleep(2)  # and producing goes on 2 s after the last restart, before the stop
         finally:
             stop.set()
             thread.join(timeout=180)
@@ -424,3 +451,160 @@ def test_consumer_survives_losing_the_whole_cluster(chaos):
         "whole_cluster_lost", "all brokers SIGKILLed, down 15 s, restarted", 1, MEDIUM, got, time.monotonic() - t0
     )
     assert row["lost"] == 0
+
+
+# ------------------------------------------------------------------ the exactly-once pipe under failures
+#: faulthandler on: a pipe that hangs is made to print every thread's stack (see _finish)
+PIPE = [sys.executable, "-X", "faulthandler", "-m", "genesis", "pipe"]
+
+
+@pytest.fixture(scope="module")
+def medium_asteroids(chaos: LocalCluster) -> set[int]:
+    """The asteroid set of medium (what every exactly-once run must put in OUT, once each)."""
+    with gs.open(chaos.url("medium"), start_at="earliest") as stream:
+        found = {a["candid"] for _, a in stream(until_eos=True, filter=filter_asteroids)}
+    assert found
+    return found
+
+
+def _pipe(chaos: LocalCluster, group: str, out: str, *extra: str) -> subprocess.Popen:
+    """``genesis pipe`` of medium's asteroids into ``out`` (``extra``: its other options; the default end:
+    --until-eos)."""
+    end = [] if "--timeout" in extra else ["--until-eos"]
+    argv = [
+        *PIPE,
+        chaos.url("medium", group),
+        chaos.url(out),
+        "--filter",
+        "genesis.filters:filter_asteroids",
+        "--start-at=earliest",
+        "--json",
+        *end,
+        *extra,
+    ]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 180) -> dict:
+    """The pipe's final stats; a pipe still running after ``timeout`` fails the test with its stacks and log."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack, then it dies
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"the pipe did not finish within {timeout:.0f} s; its stderr:\n{err[-12000:]}")
+    assert proc.returncode == 0, err[-3000:]
+    if err.strip():  # its warnings (aborted transactions, a replaced producer) go with the test's output
+        print(f"pipe stderr:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _out_candids(chaos: LocalCluster, out: str, isolation: str = "read_committed") -> list[int]:
+    decoder = Decoder()
+    return [a["candid"] for m in read_topic(chaos.bootstrap_servers, out, isolation) for a in decoder.decode(m.value())]
+
+
+def _pipe_row(failure: str, times: int, expected: set[int], got: list[int], seconds: float, **extra: Any) -> dict:
+    return report("pipe", failure, times, len(expected), got, seconds, **extra)
+
+
+@pytest.mark.chaos
+def test_pipe_killed_three_times_at_random_and_restarted(chaos, medium_asteroids):
+    rng = random.Random(20261201)
+    group, out = f"pipe-kill-{uuid.uuid4().hex[:6]}", f"asteroids-kill-{uuid.uuid4().hex[:6]}"
+    chaos.create_topic(out, partitions=6)
+    started = time.monotonic()
+    kills = 0
+    for _ in range(3):
+        before = topic_size(chaos.bootstrap_servers, out)
+        proc = _pipe(chaos, group, out)
+        deadline = time.monotonic() + 60
+        while topic_size(chaos.bootstrap_servers, out) <= before and proc.poll() is None:  # it produces
+            assert time.monotonic() < deadline, "the pipe produced nothing within 60 s"
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.1, 1.5))  # a random point of the run, mid-transaction most likely
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=60)
+    stats = _finish(_pipe(chaos, group, out))
+    seconds = time.monotonic() - started
+    got = _out_candids(chaos, out)
+    row = _pipe_row("pipe SIGKILLed at random points, restarted", kills, medium_asteroids, got, seconds)
+    assert kills == 3 and row["duplicates"] == 0 and row["lost"] == 0 and set(got) == medium_asteroids
+    assert stats["aborted"] == 0
+    # what a reader that does not ask for committed data sees: the aborted transactions' outputs too
+    uncommitted = _out_candids(chaos, out, "read_uncommitted")
+    assert set(uncommitted) == medium_asteroids and len(uncommitted) > len(got), "no aborted outputs seen"
+    print(f"read_uncommitted saw {len(uncommitted) - len(got)} outputs of aborted transactions")
+
+
+def _pipe_while_a_broker_is_killed(
+    chaos: LocalCluster, expected: set[int], name: str, failure: str, victim: Callable[[str, str], int]
+) -> None:
+    """Run the pipe, SIGKILL the broker ``victim(group, out)`` names 3 s in, restart it 5 s later;
+    every asteroid must be in OUT exactly once."""
+    group, out = f"pipe-{name}-{uuid.uuid4().hex[:6]}", f"asteroids-{name}-{uuid.uuid4().hex[:6]}"
+    chaos.create_topic(out, partitions=6)
+    started = time.monotonic()
+    proc = _pipe(chaos, group, out)
+    try:
+        time.sleep(3.0)  # transactions are open and committing
+        node = victim(group, out)
+        chaos.stop_broker(node, kill=True)
+        time.sleep(5.0)
+        chaos.start_broker(node)
+        stats = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        restore(chaos)
+    got = _out_candids(chaos, out)
+    row = _pipe_row(failure, 1, expected, got, time.monotonic() - started, aborted=stats["aborted"])
+    assert row["duplicates"] == 0 and row["lost"] == 0 and set(got) == expected
+
+
+@pytest.mark.chaos
+def test_pipe_while_the_leader_of_its_output_is_killed(chaos, medium_asteroids):
+    _pipe_while_a_broker_is_killed(
+        chaos,
+        medium_asteroids,
+        "leader",
+        "leader of OUT[0] SIGKILLed mid-transaction (5 s)",
+        lambda group, out: leader_of(chaos, out, 0),
+    )
+
+
+@pytest.mark.chaos
+def test_pipe_while_the_coordinator_of_its_group_is_killed(chaos, medium_asteroids):
+    # librdkafka 2.16 can block in send_offsets_to_transaction for ever here (#5456, #5511)
+    _pipe_while_a_broker_is_killed(
+        chaos,
+        medium_asteroids,
+        "coord",
+        "coordinator of the pipe's group SIGKILLed mid-transaction (5 s)",
+        lambda group, out: group_coordinator(chaos, group),
+    )
+
+
+@pytest.mark.chaos
+def test_two_pipe_processes_one_killed(chaos, medium_asteroids):
+    group, out = f"pipe-two-{uuid.uuid4().hex[:6]}", f"asteroids-two-{uuid.uuid4().hex[:6]}"
+    chaos.create_topic(out, partitions=6)
+    started = time.monotonic()
+    survivor = _pipe(chaos, group, out, "--slot", "0", "--timeout", "30")
+    victim = _pipe(chaos, group, out, "--slot", "1")
+    time.sleep(6.0)  # both in the group, transactions open on their partitions
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+    stats = _finish(survivor)  # takes the victim's partitions after its session expires (10 s)
+    got = _out_candids(chaos, out)
+    row = _pipe_row(
+        "two pipe processes in one group, one SIGKILLed",
+        1,
+        medium_asteroids,
+        got,
+        time.monotonic() - started,
+        aborted=stats["aborted"],
+    )
+    assert row["duplicates"] == 0 and row["lost"] == 0 and set(got) == medium_asteroids
