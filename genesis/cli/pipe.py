@@ -1,0 +1,112 @@
+"""``genesis pipe IN_URL OUT_URL``: filter one topic into another, exactly once (Kafka transactions).
+
+Every input alert's output (the alert, what the filter returned, or nothing) appears in OUT
+exactly once to readers with isolation.level=read_committed (genesis' readers; set it for Java
+and Spark ones), whatever crashes: outputs and input offsets are committed in one transaction.
+IN_URL names the consumer group whose offsets remember the progress. With --processes N, N
+processes of that group share the partitions; each has its own slot (transactional id), so a
+restarted one fences its predecessor. Ctrl-C or SIGTERM: finish the current message, commit, stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from .._loader import load_callable
+from ..errors import ConfigError
+from .consume import parse_start_at
+
+EXAMPLES = """examples:
+  genesis pipe kafka://asteroids@localhost/medium kafka://localhost/asteroids \\
+      --filter genesis.filters:filter_asteroids --start-at earliest --until-eos --create
+  genesis pipe kafka://tr@localhost/lsst kafka://localhost/transients --filter mymodule:is_transient \\
+      --processes 2
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pipe",
+        help="filter one topic into another, exactly once",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("in_url", metavar="IN_URL", help="kafka://GROUP@host[:port]/topic (the group is required)")
+    p.add_argument("out_url", metavar="OUT_URL", help="kafka://host[:port]/topic")
+    p.add_argument("--filter", metavar="MODULE:FUNCTION", help="keep (or transform) alerts with FUNCTION(alert)")
+    p.add_argument(
+        "--start-at",
+        default="latest",
+        type=parse_start_at,
+        metavar="WHEN",
+        help="where a group with nothing committed starts: earliest | latest (default) | ISO time | -N",
+    )
+    p.add_argument("--until-eos", action="store_true", help="stop once caught up with every input partition")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds without input")
+    p.add_argument("--limit", type=int, metavar="N", help="stop after N input alerts (per process)")
+    p.add_argument("--processes", type=int, default=1, metavar="N", help="N pipe processes of the group")
+    p.add_argument("--slot", type=int, default=0, help=argparse.SUPPRESS)  # set for each of --processes
+    p.add_argument("--create", action="store_true", help="create OUT if it does not exist")
+    p.add_argument("--schemas", metavar="DIR", help="directory of .avsc files for Confluent wire-format alerts")
+    p.add_argument("--json", action="store_true", help="print the pipe's statistics as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.processes < 1:
+        raise ConfigError("--processes must be at least 1")
+    if args.processes > 1:
+        return _processes(args)
+    from ..pipe import pipe
+
+    options: dict[str, Any] = {"start_at": args.start_at}
+    if args.schemas:
+        options["schemas"] = args.schemas
+    flt = load_callable(args.filter, "--filter") if args.filter else None
+    with pipe(args.in_url, args.out_url, filter=flt, slot=args.slot, create=args.create, **options) as p:
+        stop = lambda *_: p.stop()
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        stats = p.run(limit=args.limit, timeout=args.timeout, until_eos=args.until_eos)
+    print(json.dumps(asdict(stats)) if args.json else f"pipe: {stats}", flush=True)
+    return 0
+
+
+def _child_argv(args: argparse.Namespace, slot: int) -> list[str]:
+    """The command line of the pipe process of ``slot`` (OUT exists by then)."""
+    start = args.start_at.isoformat() if hasattr(args.start_at, "isoformat") else str(args.start_at)
+    argv = ["pipe", args.in_url, args.out_url, f"--start-at={start}", "--slot", str(slot)]
+    for flag, value in (
+        ("--filter", args.filter),
+        ("--timeout", args.timeout),
+        ("--limit", args.limit),
+        ("--schemas", args.schemas),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    for flag, on in (("--until-eos", args.until_eos), ("--json", args.json)):
+        if on:
+            argv.append(flag)
+    return argv
+
+
+def _processes(args: argparse.Namespace) -> int:
+    """``--processes N``: N ``genesis pipe`` processes, slots 0..N-1, in the group of IN_URL."""
+    from .._urls import parse_url
+    from ..pipe import output_partitions
+
+    output_partitions(parse_url(args.in_url), parse_url(args.out_url), create=args.create)  # once, before they race
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "genesis", *_child_argv(args, slot)]) for slot in range(args.processes)
+    ]
+    try:
+        return max(p.wait() for p in procs)
+    except KeyboardInterrupt:  # the children got it too: they commit and stop
+        return max(p.wait() for p in procs) or 130

@@ -1,0 +1,319 @@
+"""Exactly once: filter (or transform) one topic into another with Kafka transactions.
+
+::
+
+    import genesis.streaming as gs
+    from genesis.filters import filter_asteroids
+
+    with gs.pipe("kafka://asteroids@localhost/medium", "kafka://localhost/asteroids",
+                 filter=filter_asteroids, start_at="earliest") as pipe:
+        pipe.run(until_eos=True)
+    print(pipe.stats)
+
+For every input alert its output — the alert itself, what the filter returned instead, or
+nothing — appears in the output topic exactly once to readers with
+``isolation.level=read_committed``, whatever crashes: outputs and the input offsets are
+committed in one Kafka transaction every ``commit_every`` alerts or ``commit_seconds``
+seconds, and a transaction that fails is aborted and its inputs processed again (never
+skipped). genesis' own readers read committed data only; Java and Spark clients default to
+``read_uncommitted`` and would also see the outputs of aborted transactions: set
+``isolation.level=read_committed`` there.
+
+* The input URL must name a group: the committed offsets are the group's (a fresh random group
+  would read everything again after a restart and double the output).
+* A message all of whose alerts pass unchanged is forwarded byte for byte (a ZTF container stays
+  a container, a Rubin message keeps its schema id); otherwise the survivors are encoded like
+  their message (its writer schema), and what a filter returns instead of an alert with
+  ``schema=`` (and ``schema_id=`` for the Confluent wire format). The input key is kept; input
+  partition *p* goes to output partition *p* (modulo their number), so order per partition holds.
+  Headers say where each output came from: ``genesis.topic``, ``genesis.partition``,
+  ``genesis.offset``.
+* Each pipe slot (``slot=``, the process index of ``genesis pipe --processes N``) has a stable
+  transactional id: a restarted slot fences its predecessor and aborts its open transaction at
+  once; several processes of one group are fenced by the group's generation (KIP-447), so neither
+  a rebalance nor a zombie doubles the output. An abandoned transaction is aborted by the brokers
+  after 10 s at the latest (``transaction.timeout.ms``).
+* Undecodable input follows ``on_decode_error=`` as in ``gs.open``: a skipped packet's offset is
+  committed inside the transaction, and a ``kafka://`` quarantine is written in the transaction
+  too. A directory quarantine is at-least-once (a file is written before its transaction commits).
+
+Exactly-once covers Kafka to Kafka. To get it into a database or files, store the input offsets
+with the data in one local transaction and resume from them: ``docs/exactly-once.md`` shows it
+with SQLite.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException
+
+from . import _topics
+from ._kafka import Credentials, new_admin, translate
+from ._models import Metadata, Processed
+from ._parallel import PoolLike
+from ._policies import Policy, quarantine_headers
+from ._processing import Filter
+from ._producer import encode_alerts
+from ._reading import ReadOptions
+from ._sources.transactional import Transaction, TransactionalKafkaSource
+from ._stream import Stream
+from ._urls import StreamSpec, parse_url
+from .errors import ConfigError, DecodeError, UnknownTopicError
+
+#: transactions close after this many input alerts, or this many seconds (measured in bench/pipe.py)
+COMMIT_EVERY = 2000
+COMMIT_SECONDS = 0.5
+
+__all__ = ["pipe", "Pipe", "PipeStats", "output_partitions", "COMMIT_EVERY", "COMMIT_SECONDS"]
+
+
+@dataclass
+class PipeStats:
+    """What a pipe did: input alerts and messages, outputs committed, transactions committed and aborted."""
+
+    alerts: int = 0
+    messages: int = 0
+    outputs: int = 0  #: output messages in committed transactions
+    forwarded: int = 0  #: of those, input messages forwarded byte for byte
+    quarantined: int = 0
+    transactions: int = 0
+    aborted: int = 0
+
+
+def pipe(
+    in_url: str,
+    out_url: str,
+    *,
+    filter: Filter | None = None,
+    pool: PoolLike | None = None,
+    schema: Any = None,
+    schema_id: int | None = None,
+    slot: int = 0,
+    create: bool = False,
+    commit_every: int = COMMIT_EVERY,
+    commit_seconds: float = COMMIT_SECONDS,
+    **read_options: Any,
+) -> Pipe:
+    """Open an exactly-once pipe from ``in_url`` (a group's) to ``out_url`` (one topic).
+
+    ``filter`` as in ``stream(filter=...)``; ``pool`` decodes and filters in worker processes (order
+    kept); ``schema``/``schema_id`` encode what the filter returns instead of alerts; ``slot``
+    names this process among the group's pipes; ``create`` makes a missing output topic (as many
+    partitions as the input's); ``read_options`` are ``gs.open``'s (``start_at``, ``auth``, ...).
+    """
+    return Pipe(
+        in_url,
+        out_url,
+        filter=filter,
+        pool=pool,
+        schema=schema,
+        schema_id=schema_id,
+        slot=slot,
+        create=create,
+        commit_every=commit_every,
+        commit_seconds=commit_seconds,
+        read_options=ReadOptions.of(read_options, "pipe()"),
+    )
+
+
+def output_partitions(in_spec: StreamSpec, out_spec: StreamSpec, *, create: bool, auth: Credentials = None) -> int:
+    """How many partitions the output topic has; with ``create``, make it first if it is missing (as many
+    partitions as the input topic, replicated like the cluster's default)."""
+    topic = out_spec.topics[0]
+    admin = new_admin(out_spec, auth=auth)
+    try:
+        meta = admin.list_topics(timeout=30)
+    except KafkaException as exc:
+        raise translate(exc, brokers=out_spec.bootstrap_servers) from None
+    if topic in meta.topics and meta.topics[topic].error is None:
+        return len(meta.topics[topic].partitions)
+    if not create:
+        raise UnknownTopicError(
+            f"the pipe's output topic {topic!r} does not exist on {out_spec.bootstrap_servers}: create it "
+            "(genesis topics create), or let the pipe make it (create=True, genesis pipe --create)",
+            topic=topic,
+            brokers=out_spec.bootstrap_servers,
+        )
+    first = in_spec.topics[0]
+    partitions = len(meta.topics[first].partitions) if first in meta.topics else 6
+    replication = min(3, len(meta.brokers))
+    _topics.create_topic(admin, topic, partitions, replication, brokers=out_spec.bootstrap_servers)
+    return partitions
+
+
+class Pipe:
+    """An exactly-once pipe (made by :func:`pipe`); a context manager. :meth:`run` moves the alerts."""
+
+    def __init__(
+        self,
+        in_url: str,
+        out_url: str,
+        *,
+        filter: Filter | None,
+        pool: PoolLike | None,
+        schema: Any,
+        schema_id: int | None,
+        slot: int,
+        create: bool,
+        commit_every: int,
+        commit_seconds: float,
+        read_options: ReadOptions,
+    ) -> None:
+        spec_in, spec_out = parse_url(in_url), parse_url(out_url)
+        if spec_in.scheme != "kafka" or spec_out.scheme != "kafka":
+            raise ConfigError("a pipe reads and writes kafka:// URLs")
+        if spec_in.group is None:
+            raise ConfigError(
+                f"a pipe's input URL must name a consumer group (kafka://GROUP@{spec_in.bootstrap_servers}/...): "
+                "the group's committed offsets say where a restarted pipe goes on; a fresh random group "
+                "would read everything again and double the output"
+            )
+        if len(spec_out.topics) != 1 or spec_out.topics[0].startswith("^"):
+            raise ConfigError(f"a pipe writes to exactly one topic, not {','.join(spec_out.topics)}")
+        if not isinstance(commit_every, int) or commit_every < 1 or commit_seconds <= 0:
+            raise ConfigError("commit_every must be a positive integer and commit_seconds a positive number")
+        if schema_id is not None and schema is None:
+            raise ConfigError("schema_id= needs schema=, the schema it stands for")
+        self.in_spec, self.out_spec, self.topic = spec_in, spec_out, spec_out.topics[0]
+        self.filter, self.pool, self.schema, self.schema_id = filter, pool, schema, schema_id
+        self.commit_every, self.commit_seconds = commit_every, commit_seconds
+        self.stats = PipeStats()
+        self._stop = threading.Event()
+        options = read_options.source_options()
+        self._partitions = output_partitions(spec_in, spec_out, create=create, auth=read_options.auth)
+        self.transaction = Transaction(
+            spec_out, f"genesis-pipe.{spec_in.group}.{slot}", auth=read_options.auth, config=read_options.config
+        )
+        try:
+            self._source = TransactionalKafkaSource(spec_in, self.transaction, **options)
+            self.decoder = read_options.decoder()
+            self.stream = Stream(spec_in, self._source, self.decoder, self._policy(read_options))
+        except BaseException:
+            self.transaction.close()
+            raise
+        self.stream.commit_on_revoke = True  # a message is produced before the next fetch
+        self._pending = PipeStats()  # what the open transaction holds
+        self._failed = False
+
+    # ------------------------------------------------------------------ setup
+    def _policy(self, read: ReadOptions) -> Policy | None:
+        """The decode-error policy; a ``kafka://`` quarantine is written inside the transaction."""
+        if read.choice == "quarantine" and str(read.quarantine or "").startswith("kafka://"):
+            target = parse_url(str(read.quarantine))
+            if len(target.topics) != 1:
+                raise ConfigError("quarantine= names exactly one topic")
+            return lambda meta, raw, error: self._quarantine(target.topics[0], meta, raw, error)
+        return read.policy()
+
+    def _quarantine(self, topic: str, meta: Metadata, raw: bytes | None, error: DecodeError) -> None:
+        headers = quarantine_headers(meta, error)
+        self.transaction.produce(topic, raw or b"", meta.key, headers, meta.partition % self._partitions)
+        self._pending.quarantined += 1
+
+    # ------------------------------------------------------------------ running
+    def run(self, limit: int | None = None, timeout: float | None = None, until_eos: bool = False) -> PipeStats:
+        """Move alerts until ``limit`` input alerts, ``timeout`` seconds without input, the end of every
+        input partition (``until_eos``), or :meth:`stop`; commits what is done before returning.
+
+        If it raises, the open transaction is aborted (nothing of it becomes visible) and the pipe
+        is closed without committing: the inputs since the last commit are processed again next time.
+        """
+        try:
+            return self._run(limit, timeout, until_eos)
+        except BaseException:
+            self._failed = True
+            self.stream.commit_on_revoke = False  # leaving the group must not commit past the failure
+            self.transaction.abort()
+            raise
+
+    def _run(self, limit: int | None, timeout: float | None, until_eos: bool) -> PipeStats:
+        self._stop.clear()
+        idle_since = opened = time.monotonic()
+        since = 0
+        while not self._stop.is_set():
+            moved = False
+            for processed in self.stream.outcomes(
+                filter=self.filter, pool=self.pool, timeout=self.commit_seconds, until_eos=until_eos
+            ):
+                moved = True
+                with self.stream.owner:  # nothing commits between a message and its output
+                    self._move(processed)
+                since += processed.records
+                if since >= self.commit_every or time.monotonic() - opened >= self.commit_seconds:
+                    self.commit()
+                    since, opened = 0, time.monotonic()
+                if self._stop.is_set() or (limit is not None and self.stats.alerts + self._pending.alerts >= limit):
+                    break
+            self.commit()  # also when the input paused: an open transaction would hold its outputs back
+            since, opened = 0, time.monotonic()
+            if limit is not None and self.stats.alerts >= limit:
+                break
+            if moved:
+                idle_since = time.monotonic()
+            elif (until_eos and self._at_end()) or (timeout is not None and time.monotonic() - idle_since >= timeout):
+                break
+        return self.stats
+
+    def _at_end(self) -> bool:
+        """Every assigned input partition read to its end (an aborted transaction rewinds them: a
+        quiet moment while they are fetched again is not the end), or none assigned to this pipe."""
+        return self._source.caught_up() or not self._source.assignment
+
+    def _move(self, processed: Processed) -> None:
+        """Produce the output of one processed message into the open transaction."""
+        meta = processed.meta
+        self._pending.messages += 1
+        self._pending.alerts += processed.records
+        if not processed.kept:
+            return
+        if processed.unchanged:  # the message itself is the result
+            value = meta.value or b""
+            self._pending.forwarded += 1
+        elif processed.transformed and self.schema is not None:
+            value = encode_alerts(processed.survivors(), self.schema, self.schema_id)
+        else:  # some alerts passed: re-encoded with the message's own schema
+            value = self.decoder.encode_like(processed.survivors(), meta.value or b"", meta.key)
+        headers: list[tuple[str, str | bytes | None]] = [
+            *meta.headers,
+            ("genesis.topic", meta.topic.encode()),
+            ("genesis.partition", str(meta.partition).encode()),
+            ("genesis.offset", str(meta.offset).encode()),
+        ]
+        self.transaction.produce(self.topic, value, meta.key, headers, meta.partition % self._partitions)
+        self._pending.outputs += 1
+
+    def commit(self) -> None:
+        """Commit the open transaction: its outputs and the inputs they came from, together."""
+        aborted = self._source.aborted_transactions
+        self.stream.commit()
+        if self._source.aborted_transactions == aborted:
+            for name in ("alerts", "messages", "outputs", "forwarded", "quarantined"):
+                setattr(self.stats, name, getattr(self.stats, name) + getattr(self._pending, name))
+        self._pending = PipeStats()
+        self.stats.transactions = self._source.committed_transactions
+        self.stats.aborted = self._source.aborted_transactions
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current message (safe from another thread or a signal handler)."""
+        self._stop.set()
+        self.stream.stop()
+
+    def close(self) -> None:
+        """Leave the group (committing what :meth:`run` finished) and let the producer go."""
+        try:
+            self.stream.close()
+        finally:
+            self.transaction.close()
+
+    def __enter__(self) -> Pipe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<genesis Pipe {self.in_spec.url()} -> {self.out_spec.url()}>"

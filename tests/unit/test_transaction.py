@@ -1,0 +1,96 @@
+"""The pipe's transactional producer never hangs: a call librdkafka does not return from is given up.
+
+librdkafka's ``send_offsets_to_transaction`` can block for ever when the group coordinator dies
+during the call (librdkafka #5456, #5511; seen in CI: a pipe stuck for 180 s while a broker was
+killed). These tests put a producer that blocks in place of librdkafka's; the real failure is
+exercised by the chaos tests that kill the output's leader and the group's coordinator.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from genesis._sources import transactional
+from genesis._sources.transactional import Aborted, Stuck, Transaction, call_within
+from genesis._urls import parse_url
+
+
+class Blocking:
+    """A transactional producer; ``send_offsets_to_transaction`` blocks until ``release`` is set
+    when ``hangs`` (as librdkafka's does with a dead coordinator), whatever its timeout."""
+
+    def __init__(self, hangs: bool, release: threading.Event) -> None:
+        self.hangs, self.release = hangs, release
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any) -> None:
+            self.calls.append(name)
+            if name == "send_offsets_to_transaction" and self.hangs:
+                self.release.wait()
+
+        return call
+
+
+@pytest.fixture
+def release() -> Any:
+    event = threading.Event()
+    yield event
+    event.set()  # lets the abandoned call's thread end
+
+
+@pytest.fixture
+def producers(monkeypatch: pytest.MonkeyPatch, release: threading.Event) -> list[Blocking]:
+    """The producers the Transaction creates, in order: the first hangs, the later ones do not."""
+    made: list[Blocking] = []
+
+    def new_producer(*args: Any, **kwargs: Any) -> Blocking:
+        made.append(Blocking(hangs=not made, release=release))
+        return made[-1]
+
+    monkeypatch.setattr(transactional, "new_producer", new_producer)
+    monkeypatch.setattr(transactional, "_check_transaction_log", lambda spec, auth: None)
+    monkeypatch.setattr(transactional, "CALL_GRACE", 0.2)
+    return made
+
+
+def test_a_call_that_returns_or_raises_is_passed_through() -> None:
+    seen: list[float] = []
+    call_within("a call", seen.append, 1.0)
+    assert seen == [1.0]
+
+    def fails(timeout: float) -> None:
+        raise KeyError("from the call")
+
+    with pytest.raises(KeyError, match="from the call"):
+        call_within("a call", fails, 1.0)
+
+
+def test_a_call_that_never_returns_is_given_up_after_its_timeout_and_grace(
+    monkeypatch: pytest.MonkeyPatch, release: threading.Event
+) -> None:
+    monkeypatch.setattr(transactional, "CALL_GRACE", 0.2)
+    started = time.monotonic()
+    with pytest.raises(Stuck, match="send_offsets_to_transaction did not return"):
+        call_within("send_offsets_to_transaction", lambda timeout: release.wait(), 0.3)
+    assert 0.5 <= time.monotonic() - started < 3.0
+
+
+def test_a_commit_stuck_in_librdkafka_aborts_and_replaces_the_producer(producers: list[Blocking]) -> None:
+    txn = Transaction(parse_url("kafka://localhost:9092/out"), "genesis-pipe.g.0", timeout=0.5)
+    offsets = [TopicPartition("in", 0, 10)]
+    started = time.monotonic()
+    with pytest.raises(Aborted, match="did not return.*producer was replaced"):
+        txn.commit(offsets, group_metadata=object())
+    assert time.monotonic() - started < 3.0
+    assert len(producers) == 2 and txn.producer is producers[1]
+    # the new producer of the same transactional id fenced the stuck one before its first transaction
+    assert producers[1].calls == ["init_transactions", "begin_transaction"]
+    txn.commit(offsets, group_metadata=object())  # the inputs, read again, commit on the new producer
+    assert producers[1].calls[2:] == ["send_offsets_to_transaction", "commit_transaction", "begin_transaction"]
+    assert producers[0].calls == ["init_transactions", "begin_transaction", "send_offsets_to_transaction"]
