@@ -416,7 +416,7 @@ def connect(
             meta = _topic_metadata(list_topics, topic, error_log, deadline)
             if meta is not None and meta.error is None:
                 metadata.topics[topic] = meta  # callers look their topics up in what is returned
-        if meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC):
+        if _unknown(meta):
             existing = sorted(t for t in metadata.topics if not t.startswith("__"))
             similar = difflib.get_close_matches(topic, existing, n=3, cutoff=0.5)
             hint = (
@@ -435,6 +435,11 @@ def connect(
     return metadata
 
 
+def _unknown(meta: Any) -> bool:
+    """Whether a topic's metadata (``None`` when the broker left it out) says the topic does not exist."""
+    return meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC)
+
+
 def _topic_metadata(list_topics: Callable[..., Any], topic: str, error_log: ErrorLog, deadline: float) -> Any:
     """The metadata of one topic asked by name (``None`` if the broker does not answer in time), asked
     again for up to :data:`TOPIC_SETTLE` s while the broker says it does not exist."""
@@ -444,7 +449,6 @@ def _topic_metadata(list_topics: Callable[..., Any], topic: str, error_log: Erro
             meta = list_topics(topic, timeout=max(1.0, deadline - time.monotonic())).topics.get(topic)
         except KafkaException as exc:
             raise translate(exc, brokers=error_log.brokers, topic=topic, trust=error_log.trust) from None
-        unknown = meta is None or (meta.error is not None and meta.error.code() in _UNKNOWN_TOPIC)
-        if not unknown or time.monotonic() >= settled:
+        if not _unknown(meta) or time.monotonic() >= settled:
             return meta
         time.sleep(0.2)
