@@ -25,8 +25,8 @@ SMALL = DEMO_SIZES["small"]
 LONG_STEP = 15.0
 
 
-def demo_alerts_candids(demo) -> list[int]:
-    with gs.open(demo.url("small"), start_at="earliest") as stream:
+def demo_alerts_candids(demo, topic: str = "small") -> list[int]:
+    with gs.open(demo.url(topic), start_at="earliest") as stream:
         return [a["candid"] for _, a in stream(until_eos=True, fields=("candid",))]
 
 
@@ -99,6 +99,68 @@ def test_partitions_taken_away_while_an_alert_is_held_are_read_when_they_come_ba
     finally:
         other.close()
     assert len(seen) == SMALL
+
+
+MEDIUM = DEMO_SIZES["medium"]
+#: how long the user holds the alert during which a second member comes, takes partitions and leaves
+HOLD = 20.0
+
+
+def _member_comes_and_goes(bootstrap: str, group: str, topic: str, partitions: int) -> set[tuple[str, int]]:
+    """A second member joins ``group``, waits until it was handed ``partitions`` partitions, reads
+    and commits nothing, and leaves: the partitions it took return to the first member."""
+    other = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        other.subscribe([topic])
+        deadline = time.monotonic() + 60
+        taken: set[tuple[str, int]] = set()
+        while len(taken) < partitions:
+            assert time.monotonic() < deadline, f"the second member got {sorted(taken)}, not {partitions} partitions"
+            other.poll(0.2)
+            taken = {(tp.topic, tp.partition) for tp in other.assignment()}
+        return taken
+    finally:
+        other.close()
+
+
+def test_partitions_that_come_back_resume_after_what_the_stream_handed_out(demo):
+    """The issue's reproduction: a loop that commits every 500 alerts holds one alert for 20 s while a
+    second member joins, is handed 3 of the 6 partitions of ``medium`` and leaves, twice in one read.
+    On revoke only what ``commit()`` marked is sent, so on main the returning partitions restarted at
+    the last commit: 299 alerts handed out twice. Now they resume after what this stream handed out
+    (or where the group committed, if further): every alert once, but the held alert itself."""
+    group = f"return-{uuid.uuid4().hex[:8]}"
+    seen: list[int] = []
+    holds = {3250, 12250}  # held between two commits, while the other member comes and goes
+    taken: list[set[tuple[str, int]]] = []
+    with gs.open(demo.url("medium", group), start_at="earliest") as stream:
+        for i, (_, alert) in enumerate(stream(until_eos=True, timeout=60, fields=("candid",))):
+            seen.append(alert["candid"])
+            if i in holds:
+                started = time.monotonic()
+                taken.append(_member_comes_and_goes(demo.bootstrap_servers, group, "medium", 3))
+                _work(max(0.0, HOLD - (time.monotonic() - started)))
+            if (i + 1) % 500 == 0:
+                stream.commit()
+        stream.commit()
+        assert len(stream.assignment) == 6  # every partition came back
+    row = fault_row(
+        f"a member takes 3 of 6 partitions and leaves while one alert is held {HOLD:g} s",
+        len(holds),
+        set(demo_alerts_candids(demo, "medium")),
+        seen,
+    )
+    record("abuse-results", row)
+    assert all(len(t) == 3 for t in taken)
+    assert len(set(seen)) == MEDIUM and row["lost"] == 0
+    assert row["duplicates"] <= len(holds), f"{row['duplicates']} alerts handed out twice in one stream"
 
 
 def test_past_max_hold_the_next_step_says_so(demo):
