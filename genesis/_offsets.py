@@ -84,6 +84,10 @@ class OffsetTracker:
         for tp in tps:
             self._parts.pop(tp, None)
 
-    def watermarks(self) -> dict[TopicPartition, int]:
-        """Current done positions (for stats and tests)."""
-        return {tp: p.watermark for tp, p in self._parts.items() if p.watermark is not None}
+    def watermarks(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Current done positions (restricted to ``only``)."""
+        return {
+            tp: p.watermark
+            for tp, p in self._parts.items()
+            if p.watermark is not None and (only is None or tp in only)
+        }

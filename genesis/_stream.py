@@ -354,6 +354,10 @@ class Stream:
                 log.warning("could not commit offsets of revoked partitions: %s", exc)
         self.lost(tps)
 
+    def handed_out(self, tps: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Per partition, the position after what was handed over so far (committed or not)."""
+        return self._tracker.watermarks(tps)
+
     def lost(self, tps: set[TopicPartition]) -> None:
         """Partitions already belong to someone else: drop their messages and bookkeeping."""
         self._tracker.forget(tps)

@@ -75,6 +75,10 @@ class Listener(Protocol):
     def lost(self, tps: set[TopicPartition]) -> None:
         """These partitions already belong to another consumer: forget them without committing."""
 
+    def handed_out(self, tps: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Per partition of ``tps``, the position after what this stream handed over (and filtered
+        out) so far, committed or not; partitions it handed nothing of are absent."""
+
 
 class Source(Protocol):
     """A supply of messages for :class:`genesis.Stream`.

@@ -146,6 +146,8 @@ class KafkaSource:
         self._held: float | None = None  # set when the keeper let go after max_hold
         self._stash: list[KafkaMessage] = []  # what the keeper's polls returned (prefetched before the pause)
         self._kept_error: Exception | None = None  # what the keeper's polls raised, for the next fetch
+        #: partitions revoked or lost: the position after what the stream had handed out of them
+        self._returning: dict[TP, int] = {}
         self._done = threading.Event()
         self._keeper: threading.Thread | None = None
         self._keep_group = keep  # run the keeper (a loop that never holds an alert long needs none)
@@ -252,6 +254,7 @@ class KafkaSource:
                 tp.offset = start_offset(consumer, tp, self.start_at, self.connect_timeout)
                 self._seeked.add(key)
             keys.append(key)
+        self._resume_returning(consumer, partitions)
         self._assigned.update(keys)
         self._eof.difference_update(keys)
         assert self._listener is not None
@@ -266,9 +269,39 @@ class KafkaSource:
         if partitions:  # new work: the idle clock of stream(timeout=) starts again
             self.assigned_at = time.monotonic()
 
+    def _resume_returning(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start partitions that come back after what this stream handed out of them before.
+
+        Without a position of its own librdkafka starts a partition at the group's committed
+        offset; but the stream sends only what ``commit()`` marked when a partition goes (a loop
+        may batch its commits), so alerts it handed out after its last commit would come again in
+        the same stream. A partition that returns resumes at the larger of the two positions:
+        after what this stream handed out, or where the group committed if another member got
+        further. Nothing is committed here: a crash still redelivers what was not committed.
+        """
+        returning = [tp for tp in partitions if (tp.topic, tp.partition) in self._returning]
+        if not returning:
+            return
+        handed = {(tp.topic, tp.partition): self._returning.pop((tp.topic, tp.partition)) for tp in returning}
+        try:
+            committed = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in consumer.committed(
+                    [TopicPartition(tp.topic, tp.partition) for tp in returning], timeout=self.connect_timeout
+                )
+            }
+        except KafkaException as exc:  # librdkafka starts them at the group's commit: duplicates, not loss
+            log.warning("could not ask for the committed offsets of returning partitions (%s)", exc)
+            return
+        for tp in returning:
+            key = (tp.topic, tp.partition)
+            tp.offset = max(handed[key], committed.get(key, -1))
+            log.debug("%s[%d] comes back: resuming at %d", tp.topic, tp.partition, tp.offset)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         assert self._listener is not None
+        self._remember(revoked)
         self._listener.revoking(revoked)  # commits what is owed for them, while they are still ours
         self._let_go(consumer, partitions, revoked)
 
@@ -276,12 +309,24 @@ class KafkaSource:
         # Lost partitions already belong to someone else: committing would fail; just let go.
         lost = {(tp.topic, tp.partition) for tp in partitions}
         assert self._listener is not None
+        self._remember(lost)
         self._listener.lost(lost)
         self._let_go(consumer, partitions, lost)
+
+    def _remember(self, tps: set[TP]) -> None:
+        """Keep where the stream's handing out of ``tps`` stands, for when they come back.
+
+        Not for atomic commits: there an uncommitted position belongs to a transaction that is
+        aborted, whose inputs must be read again from the group's commit.
+        """
+        if not self.atomic_commits:
+            assert self._listener is not None
+            self._returning.update(self._listener.handed_out(tps))
 
     def _let_go(self, consumer: Consumer, partitions: list[TopicPartition], tps: set[TP]) -> None:
         self._assigned -= tps
         self._eof -= tps
+        self._stash = [m for m in self._stash if (m.topic(), m.partition()) not in tps]
         consumer.incremental_unassign(partitions)
 
     # ------------------------------------------------------------------ fetching

@@ -35,6 +35,9 @@ class Consumer:
         self.paused: set[tuple[str, int]] = set()
         self.fail_polls_from: str | None = None
         self.failed = threading.Event()
+        self.queued: list[FetchedMessage] = []  # what the next consume() returns
+        self.committed_offsets: dict[tuple[str, int], int] = {}
+        self.starts: dict[tuple[str, int], int] = {}  # where each assign started a partition
 
     def list_topics(self, *args: Any, **kwargs: Any) -> None:  # (connect() is replaced in these tests)
         return None
@@ -44,6 +47,13 @@ class Consumer:
 
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         self.assigned |= _keys(partitions)
+        self.starts.update({(tp.topic, tp.partition): tp.offset for tp in partitions})
+
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
+        return [
+            TopicPartition(tp.topic, tp.partition, self.committed_offsets.get((tp.topic, tp.partition), -1001))
+            for tp in partitions
+        ]
 
     def incremental_unassign(self, partitions: list[TopicPartition]) -> None:
         self.assigned -= _keys(partitions)  # the pause stays, as in librdkafka
@@ -58,7 +68,8 @@ class Consumer:
         if threading.current_thread().name == self.fail_polls_from:
             self.failed.set()
             raise KafkaException(KafkaError(KafkaError._FAIL, "the rebalance callback failed"))
-        return []
+        taken, self.queued = self.queued[:num_messages], self.queued[num_messages:]
+        return taken
 
     def readable(self) -> set[tuple[str, int]]:
         return self.assigned - self.paused
@@ -67,11 +78,46 @@ class Consumer:
         pass
 
 
+class FetchedMessage:
+    """A message as confluent-kafka's consume() returns it."""
+
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self._offset = partition, offset
+
+    def topic(self) -> str:
+        return TOPIC
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def error(self) -> None:
+        return None
+
+    def key(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return b"alert"
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 0)
+
+    def headers(self) -> None:
+        return None
+
+
 class Listener:
-    """The stream's side of the rebalance callbacks."""
+    """The stream's side of the rebalance callbacks; ``handed`` stands for what the stream handed out."""
 
     def __init__(self) -> None:
         self.owner = threading.RLock()
+        self.handed: dict[tuple[str, int], int] = {}
+
+    def handed_out(self, tps: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {tp: o for tp, o in self.handed.items() if tp in tps}
 
     def assigned(self, tps: Iterable[tuple[str, int]]) -> None:
         pass
@@ -99,11 +145,11 @@ def consumer(monkeypatch: pytest.MonkeyPatch) -> Consumer:
     return fake
 
 
-def _source() -> tuple[kafka_source.KafkaSource, threading.RLock]:
+def _source(listener: Listener | None = None) -> tuple[kafka_source.KafkaSource, threading.RLock]:
     """A source bound to a listener, and the listener's owner lock: a callback run holding it runs
     as in the keeper's poll (the keeper cannot poll meanwhile)."""
     source = kafka_source.KafkaSource(parse_url(f"kafka://localhost:9092/{TOPIC}"), start_at="earliest")
-    listener = Listener()
+    listener = listener or Listener()
     source.bind(listener)
     return source, listener.owner
 
@@ -156,5 +202,49 @@ def test_what_the_keepers_poll_raises_is_raised_by_the_next_fetch(consumer: Cons
         with pytest.raises(errors.GenesisError, match="the rebalance callback failed"):
             source.fetch()
         assert source.fetch() == []  # raised once; the stream can go on
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("callback", ["on_revoke", "on_lost"])
+def test_what_the_keeper_prefetched_of_partitions_that_go_is_dropped(consumer: Consumer, callback: str) -> None:
+    """The keeper's polls stash messages fetched before its pause; those of a partition revoked or
+    lost meanwhile belong to an assignment that ended, even when the partition is back by the next fetch."""
+    source, owner = _source()
+    try:
+        consumer.callbacks["on_assign"](consumer, _partitions(0, 1))
+        consumer.queued = [FetchedMessage(0, 10), FetchedMessage(1, 20)]
+        _hold_until(lambda: not consumer.queued)  # the keeper polled them into its stash
+        with owner:
+            consumer.callbacks[callback](consumer, _partitions(0))
+            consumer.callbacks["on_assign"](consumer, _partitions(0))
+        assert [(m.tp, m.offset) for m in source.fetch()] == [((TOPIC, 1), 20)]
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize(
+    ("callback", "committed", "start"),
+    [("on_revoke", None, 120), ("on_revoke", 100, 120), ("on_lost", 100, 120), ("on_revoke", 150, 150)],
+    ids=["nothing-committed", "handed-out-further", "lost", "group-committed-further"],
+)
+def test_a_partition_that_comes_back_resumes_after_what_the_stream_handed_out(
+    consumer: Consumer, callback: str, committed: int | None, start: int
+) -> None:
+    listener = Listener()
+    source, owner = _source(listener)
+    try:
+        consumer.callbacks["on_assign"](consumer, _partitions(0, 1))
+        assert consumer.starts[(TOPIC, 0)] < 0  # the first time: where the group committed (librdkafka's)
+        listener.handed = {(TOPIC, 0): 120, (TOPIC, 1): 80}
+        if committed is not None:
+            consumer.committed_offsets[(TOPIC, 0)] = committed
+        consumer.callbacks[callback](consumer, _partitions(0))
+        consumer.callbacks["on_assign"](consumer, _partitions(0))
+        assert consumer.starts[(TOPIC, 0)] == start
+        listener.handed = {}
+        consumer.callbacks["on_revoke"](consumer, _partitions(0))  # handed out nothing this time
+        consumer.callbacks["on_assign"](consumer, _partitions(0))
+        assert consumer.starts[(TOPIC, 0)] < 0
     finally:
         source.close()
