@@ -87,7 +87,5 @@ class OffsetTracker:
     def watermarks(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """Current done positions (restricted to ``only``)."""
         return {
-            tp: p.watermark
-            for tp, p in self._parts.items()
-            if p.watermark is not None and (only is None or tp in only)
+            tp: p.watermark for tp, p in self._parts.items() if p.watermark is not None and (only is None or tp in only)
         }

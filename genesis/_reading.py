@@ -29,6 +29,7 @@ class ReadOptions:
     quarantine: str | Path | None = None
     config: Mapping[str, Any] | None = None
     max_hold: float | None = None
+    stall_timeout: float | None = None
 
     @classmethod
     def of(cls, options: Mapping[str, Any], what: str = "reading") -> ReadOptions:
@@ -57,8 +58,9 @@ class ReadOptions:
             "config": self.config,
             "auth": self.auth,
         }
-        if self.max_hold is not None:
-            options["max_hold"] = self.max_hold
+        for name in ("max_hold", "stall_timeout"):  # unset: the source's defaults
+            if getattr(self, name) is not None:
+                options[name] = getattr(self, name)
         return options
 
 

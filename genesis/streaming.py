@@ -91,6 +91,12 @@ def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:
         it, or a notebook between cells — while genesis keeps the consumer in its group (Kafka
         would drop it after ``max.poll.interval.ms``); after that the next step raises
         :class:`~genesis.errors.HeldTooLongError`.
+    stall_timeout: seconds (default 30) of receiving nothing while the stream keeps asking and its
+        partitions have messages waiting, before genesis calls the consumer stalled (librdkafka can
+        stop fetching a partition without an error): it logs a warning naming the partitions and
+        their positions, commits what ``commit()`` marked, and replaces the consumer with a new one
+        that resumes after what the stream handed out. Time you hold an alert does not count.
+        ``float("inf")`` turns this off.
 
     Writing options: ``schema`` (dict), ``schema_id`` / ``schema_registry`` for the
     Confluent wire format, ``auth``, ``config``, ``connect_timeout``.

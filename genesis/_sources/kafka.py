@@ -42,6 +42,7 @@ from .._kafka import (
 from .._urls import StreamSpec
 from . import Listener, Message
 from . import TopicPartition as TP
+from .stall import STALL_TIMEOUT, Behind, StallWatch, behind, check_stall_timeout
 
 log = logging.getLogger("genesis")
 
@@ -124,9 +125,13 @@ class KafkaSource:
         config: Mapping[str, Any] | None = None,
         auth: Credentials = None,
         max_hold: float = MAX_HOLD,
+        stall_timeout: float = STALL_TIMEOUT,
         keep: bool = True,
     ) -> None:
         check_start_at(start_at)
+        self._watch = StallWatch(check_stall_timeout(stall_timeout))
+        #: how many times a stalled consumer was replaced by a new one
+        self.rebuilds = 0
         if isinstance(max_hold, bool) or not isinstance(max_hold, (int, float)) or max_hold <= 0:
             raise errors.ConfigError(f"max_hold must be a positive number of seconds, not {max_hold!r}")
         self.spec = spec
@@ -168,9 +173,10 @@ class KafkaSource:
             "queued.max.messages.kbytes": 256 * 1024,
         }
         self._settings = {**settings, **(config or {})}
-        self._consumer = new_consumer(
-            spec, group=self.group, auth=auth, error_log=self._errors, config=config, settings=settings
+        self._new_consumer = lambda: new_consumer(
+            spec, group=self.group or "", auth=auth, error_log=self._errors, config=config, settings=settings
         )
+        self._consumer = self._new_consumer()
         try:
             connect(self._consumer.list_topics, spec, self._errors, connect_timeout)
         except BaseException:
@@ -182,6 +188,14 @@ class KafkaSource:
         """Subscribe; the rebalance callbacks (run inside ``fetch``, or the keeper's polls) go to
         ``listener``; start the keeper."""
         self._listener = listener
+        self._subscribe()
+        if self._keep_group:
+            self._keeper = threading.Thread(
+                target=self._keep, args=(listener.owner,), name="genesis-keeper", daemon=True
+            )
+            self._keeper.start()
+
+    def _subscribe(self) -> None:
         try:
             self._consumer.subscribe(
                 list(self.spec.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
@@ -189,11 +203,6 @@ class KafkaSource:
         except BaseException:
             self._consumer.close()
             raise
-        if self._keep_group:
-            self._keeper = threading.Thread(
-                target=self._keep, args=(listener.owner,), name="genesis-keeper", daemon=True
-            )
-            self._keeper.start()
 
     # ------------------------------------------------------------------ while the user holds an alert
     def _keep(self, owner: threading.RLock) -> None:
@@ -331,6 +340,7 @@ class KafkaSource:
 
     # ------------------------------------------------------------------ fetching
     def fetch(self) -> list[Message]:
+        self._watch.polling()
         self._polled = time.monotonic()
         try:
             self._resume()
@@ -363,7 +373,60 @@ class KafkaSource:
             self._eof.discard(tp)
             headers = m.headers()
             fetched.append(Message(tp, m.offset() or 0, m.key(), m.value(), m.timestamp()[1], headers))  # type: ignore[arg-type]
+        self._watch.polled(bool(fetched))
+        if not fetched and self._watch.due():
+            stalled = self._stalled()
+            if stalled:
+                self._rebuild(stalled)
         return fetched
+
+    # ------------------------------------------------------------------ stalls
+    def _stalled(self) -> list[Behind]:
+        """The assigned partitions short of their ends, as the brokers say now (none when they do not
+        answer: that is an outage, which librdkafka rides out by itself, not a stall)."""
+        if not self._assigned:
+            return []
+        parts = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        try:
+            ends = {
+                (tp.topic, tp.partition): self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+                for tp in parts
+            }
+            positions = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(parts)}
+            unread = [TopicPartition(t, p) for (t, p), offset in positions.items() if offset < 0]
+            for tp in self._consumer.committed(unread, timeout=5) if unread else []:
+                key = (tp.topic, tp.partition)
+                # nothing read since the assignment: it starts at the commit, else where auto.offset.reset says
+                earliest = self._settings.get("auto.offset.reset") in ("earliest", "smallest", "beginning")
+                positions[key] = tp.offset if tp.offset >= 0 else (-1 if earliest else ends[key][1])
+        except KafkaException as exc:
+            log.debug("stall check: the brokers do not answer (%s)", exc)
+            return []
+        if any(end is None for end in ends.values()):
+            return []
+        return behind(positions, ends)
+
+    def _rebuild(self, stalled: list[Behind]) -> None:
+        """Replace a stalled consumer: give its partitions up as in a revocation (what ``commit()``
+        marked is committed, the stream drops what it fetched of them and remembers what it handed
+        out), close it (it leaves the group), and join with a new one, which resumes each partition
+        after what was handed out or at the group's commit."""
+        log.warning(
+            "genesis: nothing received for %.0f s from group %r although %s; librdkafka's fetcher seems "
+            "stalled: committing what is owed and rebuilding the consumer (it resumes where this stream "
+            "stands, nothing is lost)",
+            self._watch.quiet_for(),
+            self.group,
+            ", ".join(str(b) for b in stalled) + (" are" if len(stalled) > 1 else " is") + " behind the end",
+        )
+        self._on_revoke(self._consumer, [TopicPartition(t, p) for t, p in sorted(self._assigned)])
+        self._stash = []
+        self._consumer.close()
+        self._consumer = self._new_consumer()
+        self._subscribe()
+        self.rebuilds += 1
+        self.assigned_at = time.monotonic()  # the idle clock of stream(timeout=) restarts, as on an assignment
+        self._watch.healed()
 
     def idle_for(self, last_message: float) -> float:
         """Seconds without a message, counted from the assignment (or after connect_timeout without one)."""
