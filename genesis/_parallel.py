@@ -11,6 +11,8 @@ killed by the OOM killer or a pool closed under the stream raises
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -64,6 +66,11 @@ def exit_with_parent(on_orphaned: Callable[[], None] | None = None, grace: float
 
 
 def _init_worker() -> None:
+    # A forked worker inherits the parent's objects, Kafka clients among them, whose librdkafka
+    # threads exist only in the parent: if the worker's garbage collector finalized one (a client
+    # in an uncollected cycle), rd_kafka_destroy would hang or crash the worker. Frozen objects
+    # are never collected; a worker leaves the parent's to the parent.
+    gc.freeze()
     # Ctrl-C belongs to the parent: it closes the stream and the pool; workers just go.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Pool.terminate() ends workers with SIGTERM: a handler forked from the parent (an
@@ -83,7 +90,10 @@ class Pool:
 
     ``start_method`` is ``"fork"``, ``"spawn"`` or ``"forkserver"`` (default: the
     platform's). Filters defined in a notebook or in ``__main__`` work with all of
-    them. Workers also exit if the parent process dies (no orphans).
+    them. Workers also exit if the parent process dies (no orphans). Forked workers
+    never finalize the Kafka clients they inherit (librdkafka's threads stay in the
+    parent, and destroying a client without them hangs or crashes the worker); a
+    ``multiprocessing.Pool`` of your own made with *fork* has no such guard.
     """
 
     def __init__(self, processes: int | None = None, start_method: str | None = None) -> None:
@@ -91,7 +101,8 @@ class Pool:
             raise ConfigError(f"processes must be a positive integer, not {processes!r}")
         self.processes = processes or os.cpu_count() or 1
         ctx = multiprocessing.get_context(start_method)
-        self._pool = ctx.Pool(self.processes, initializer=_init_worker)
+        with _forkable(ctx.get_start_method()):
+            self._pool = ctx.Pool(self.processes, initializer=_init_worker)
 
     @property
     def pids(self) -> list[int]:
@@ -114,6 +125,25 @@ class Pool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _forkable(start_method: str) -> Iterator[None]:
+    """Fork workers whose garbage collector cannot reach what they inherit.
+
+    Unreachable Kafka clients are finalized here, in the process whose threads they own;
+    everything else is frozen while the workers are forked (and again by each worker, for
+    those the pool forks later), so no worker's collector finalizes a client it inherited.
+    """
+    if start_method != "fork":
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _workers(pool: object) -> list[Any]:

@@ -108,3 +108,40 @@ def test_a_lost_task_raises_instead_of_hanging(kind, tmp_path):
         assert time.monotonic() - t0 < 30
     finally:
         workers.close()
+
+
+class _ClientInACycle:
+    """A Kafka client that only the garbage collector can free."""
+
+    def __init__(self) -> None:
+        from confluent_kafka import Consumer
+
+        self.consumer = Consumer(
+            {"bootstrap.servers": "127.0.0.1:9", "group.id": "cycle", "log_level": 0, "on_commit": self.on_commit}
+        )
+        self.me = self
+
+    def on_commit(self, *args) -> None:
+        pass
+
+
+def _collect_garbage() -> int:
+    import gc
+
+    gc.collect()
+    return os.getpid()
+
+
+def test_forked_workers_never_finalize_a_kafka_client_they_inherited():
+    # On main a forked worker collected the parent's uncollected clients and hung (in CI: died of
+    # SIGSEGV) in rd_kafka_destroy: librdkafka's threads exist only in the parent.
+    import gc
+
+    gc.disable()
+    try:
+        for _ in range(3):  # one alone is sometimes destroyed cleanly
+            _ClientInACycle()
+        with gs.Pool(1, "fork") as workers:
+            assert workers.apply_async(_collect_garbage).get(timeout=20) in workers.pids
+    finally:
+        gc.enable()
