@@ -49,7 +49,10 @@ class Stats:
     ``alerts``: alerts processed (filtered-out ones included); ``yielded``, ``filtered``,
     ``skipped`` (undecodable, with ``on_decode_error="skip"`` or ``"quarantine"``); ``bytes`` of the
     fetched messages; ``assigned_at``: ``time.monotonic()`` when partitions were last
-    assigned (``None`` before), from which rates are measured.
+    assigned (``None`` before), from which rates are measured; ``started_at_end``: the
+    ``(topic, partition)`` pairs where the group had no commit, so that ``start_at="latest"``
+    (the default) started them at the end: a read until the end of the stream finds nothing
+    there (``start_at="earliest"`` reads them from the beginning).
     """
 
     received: int = 0
@@ -59,6 +62,7 @@ class Stats:
     skipped: int = 0
     bytes: int = 0
     assigned_at: float | None = None
+    started_at_end: frozenset[tuple[str, int]] = frozenset()
     _lag: Callable[[], dict[TopicPartition, int]] | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -86,7 +86,12 @@ class Stream:
     @property
     def stats(self) -> Stats:
         """A snapshot of the counters (cheap); ``stream.lag()`` asks the brokers for the lag."""
-        return replace(self._stats, assigned_at=self._source.assigned_at, _lag=self.lag)
+        return replace(
+            self._stats,
+            assigned_at=self._source.assigned_at,
+            started_at_end=frozenset(self._source.started_at_end),
+            _lag=self.lag,
+        )
 
     def lag(self) -> dict[TopicPartition, int]:
         """Per assigned partition, the messages not fetched yet (one broker query per partition)."""

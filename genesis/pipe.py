@@ -82,6 +82,9 @@ class PipeStats:
     quarantined: int = 0
     transactions: int = 0
     aborted: int = 0
+    #: input partitions where the group had no commit, started at their end (``start_at="latest"``,
+    #: the default): a run until the end of the stream finds nothing there
+    started_at_end: tuple[tuple[str, int], ...] = ()
 
 
 def pipe(
@@ -296,6 +299,7 @@ class Pipe:
         self._pending = PipeStats()
         self.stats.transactions = self._source.committed_transactions
         self.stats.aborted = self._source.aborted_transactions
+        self.stats.started_at_end = tuple(sorted(self._source.started_at_end))
 
     def stop(self) -> None:
         """End :meth:`run` after the current message (safe from another thread or a signal handler)."""

@@ -105,6 +105,11 @@ class Source(Protocol):
     def assigned_at(self) -> float | None:
         """``time.monotonic()`` when partitions were last assigned (``None``: not yet)."""
 
+    @property
+    def started_at_end(self) -> set[TopicPartition]:
+        """Partitions where the group had no commit and that started at the end
+        (``start_at="latest"``): a read of them until the end of the stream finds nothing."""
+
     def bind(self, listener: Listener) -> None:
         """Attach the stream that receives the partition callbacks (before the first fetch)."""
 

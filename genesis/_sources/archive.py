@@ -68,6 +68,7 @@ class ArchiveSource:
         self._exhausted = False
         self._tp = (str(self.path), 0)
         self.assigned_at: float | None = None
+        self.started_at_end: set[TP] = set()  # an archive starts at its beginning
 
     def bind(self, listener: Listener) -> None:
         listener.assigned([self._tp])

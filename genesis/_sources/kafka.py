@@ -153,6 +153,9 @@ class KafkaSource:
         self._kept_error: Exception | None = None  # what the keeper's polls raised, for the next fetch
         #: partitions revoked or lost: the position after what the stream had handed out of them
         self._returning: dict[TP, int] = {}
+        #: partitions where the group had no commit and that started at the end (start_at="latest")
+        self.started_at_end: set[TP] = set()
+        self._asked: set[TP] = set()  # partitions whose group commit was looked up for that
         self._done = threading.Event()
         self._keeper: threading.Thread | None = None
         self._keep_group = keep  # run the keeper (a loop that never holds an alert long needs none)
@@ -264,6 +267,8 @@ class KafkaSource:
                 self._seeked.add(key)
             keys.append(key)
         self._resume_returning(consumer, partitions)
+        if self.start_at == "latest":
+            self._note_started_at_end(consumer, partitions)
         self._assigned.update(keys)
         self._eof.difference_update(keys)
         assert self._listener is not None
@@ -292,20 +297,37 @@ class KafkaSource:
         if not returning:
             return
         handed = {(tp.topic, tp.partition): self._returning.pop((tp.topic, tp.partition)) for tp in returning}
-        try:
-            committed = {
-                (tp.topic, tp.partition): tp.offset
-                for tp in consumer.committed(
-                    [TopicPartition(tp.topic, tp.partition) for tp in returning], timeout=self.connect_timeout
-                )
-            }
-        except KafkaException as exc:  # librdkafka starts them at the group's commit: duplicates, not loss
-            log.warning("could not ask for the committed offsets of returning partitions (%s)", exc)
+        committed = self._committed(consumer, returning, "returning partitions")
+        if committed is None:  # librdkafka starts them at the group's commit: duplicates, not loss
             return
         for tp in returning:
             key = (tp.topic, tp.partition)
             tp.offset = max(handed[key], committed.get(key, -1))
             log.debug("%s[%d] comes back: resuming at %d", tp.topic, tp.partition, tp.offset)
+
+    def _note_started_at_end(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Remember which of the newly assigned ``partitions`` the group never committed: with
+        ``start_at="latest"`` they start at the end, and a read until the end of the stream ends
+        at once with nothing, which the CLI and the pipe's statistics then explain."""
+        partitions = [tp for tp in partitions if (tp.topic, tp.partition) not in self._asked]
+        if not partitions:
+            return
+        self._asked.update((tp.topic, tp.partition) for tp in partitions)
+        committed = self._committed(consumer, partitions, "new partitions")
+        if committed is not None:
+            self.started_at_end.update(key for key, offset in committed.items() if offset < 0)
+
+    def _committed(self, consumer: Consumer, partitions: list[TopicPartition], what: str) -> dict[TP, int] | None:
+        """The group's committed offsets of ``partitions`` (negative: none), or ``None`` if the
+        brokers did not answer (logged)."""
+        try:
+            found = consumer.committed(
+                [TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout=self.connect_timeout
+            )
+        except KafkaException as exc:
+            log.warning("could not ask for the committed offsets of %s (%s)", what, exc)
+            return None
+        return {(tp.topic, tp.partition): tp.offset for tp in found}
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}

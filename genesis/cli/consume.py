@@ -36,6 +36,7 @@ from typing import Any
 from .._loader import load_callable
 from .._models import Metadata
 from ..errors import ConfigError
+from . import _notes as notes
 
 EXAMPLES = """examples:
   genesis consume kafka://localhost/small --start-at earliest --limit 5
@@ -388,6 +389,8 @@ def consume(args: argparse.Namespace) -> int:
         out.close()
         if args.commit:
             stream.commit()
+        if args.until_eos:
+            notes.started_at_end("consume", stream.group, stream.stats.started_at_end)
     if args.output is not None:
         print(f"wrote {n} alerts to {args.output}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 
 from .._loader import load_callable
 from ..errors import ConfigError
+from . import _notes as notes
 from .consume import parse_start_at
 
 EXAMPLES = """examples:
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         stats = p.run(limit=args.limit, timeout=args.timeout, until_eos=args.until_eos)
+    if args.until_eos:
+        notes.started_at_end("pipe", p.in_spec.group, stats.started_at_end)
     print(json.dumps(asdict(stats)) if args.json else f"pipe: {stats}", flush=True)
     return 0
 

@@ -67,6 +67,15 @@ def test_consume_json_until_eos(demo, small_alerts) -> None:
     raw = small_alerts[doc["candid"]]
     assert base64.b64decode(doc["cutoutScience"]["stampData"]) == raw["cutoutScience"]["stampData"]
     assert doc["candidate"]["magpsf"] == raw["candidate"]["magpsf"]
+    assert "had no commits" not in done.stderr  # asked for the beginning: nothing to explain
+
+
+def test_consume_until_eos_in_a_new_group_says_it_started_at_the_end(demo) -> None:
+    # a new group, the default start (latest) and --until-eos: nothing, at once; say why and what to do
+    done = genesis("consume", url(demo, group=f"new-{uuid.uuid4().hex[:6]}"), "--until-eos", "--format", "json")
+    assert done.stdout == ""
+    assert f"had no commits on small[{','.join(map(str, range(PARTITIONS)))}]" in done.stderr, done.stderr
+    assert "started there at the end" in done.stderr and "--start-at earliest" in done.stderr
 
 
 def test_consume_filter(demo, small_alerts) -> None:

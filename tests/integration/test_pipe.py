@@ -212,3 +212,25 @@ def test_the_command_line_pipe(demo, small_set):
     expected = {c for c, a in small_set.items() if filter_asteroids(a) is not None}
     assert stats["alerts"] == DEMO_SIZES["small"] and stats["outputs"] == len(expected)
     assert sorted(candids(read_topic(demo.bootstrap_servers, out))) == sorted(expected)
+    assert stats["started_at_end"] == [] and "had no commits" not in done.stderr
+
+
+def test_a_new_group_from_the_end_says_so_in_the_stats_and_on_stderr(demo):
+    import subprocess
+    import sys
+
+    from genesis.demo import PARTITIONS
+
+    out = f"late-{uuid.uuid4().hex[:6]}"
+    with gs.pipe(demo.url("small", f"pipe-{uuid.uuid4().hex[:6]}"), demo.url(out), create=True) as pipe:
+        stats = pipe.run(until_eos=True)
+    assert stats.alerts == 0 and stats.started_at_end == tuple(("small", p) for p in range(PARTITIONS))
+    done = subprocess.run(
+        [sys.executable, "-m", "genesis", "pipe", demo.url("small", f"pipe-{uuid.uuid4().hex[:6]}"), demo.url(out)]
+        + ["--until-eos"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "genesis pipe: the group pipe-" in done.stderr and "--start-at earliest" in done.stderr, done.stderr

@@ -45,6 +45,7 @@ class ScriptedSource:
         self.empty_fetches = 0
         self.fetches = 0
         self.assigned_at: float | None = None
+        self.started_at_end: set[tuple[str, int]] = set()
         self.closed = False
 
     def bind(self, listener: Listener) -> None:
