@@ -215,7 +215,12 @@ class Transaction:
             call_within("abort_transaction", self.producer.abort_transaction, self.timeout)
         except (KafkaException, Stuck):
             pass  # what is left open, the brokers abort after transaction.timeout.ms
-        self.producer.flush(self.timeout)
+        try:
+            self.producer.flush(self.timeout)
+        except KafkaException as exc:
+            # fatal (e.g. fenced: the coordinator timed out the empty transaction begun after the
+            # last commit while a broker was away): nothing uncommitted may be delivered anyway
+            log.warning("the pipe's producer closed with %s; nothing since the last commit is visible", exc)
 
 
 def _check_transaction_log(spec: StreamSpec, auth: Credentials) -> None:

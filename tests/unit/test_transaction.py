@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from genesis._sources import transactional
 from genesis._sources.transactional import Aborted, Stuck, Transaction, call_within
@@ -94,3 +94,26 @@ def test_a_commit_stuck_in_librdkafka_aborts_and_replaces_the_producer(producers
     txn.commit(offsets, group_metadata=object())  # the inputs, read again, commit on the new producer
     assert producers[1].calls[2:] == ["send_offsets_to_transaction", "commit_transaction", "begin_transaction"]
     assert producers[0].calls == ["init_transactions", "begin_transaction", "send_offsets_to_transaction"]
+
+
+class Fenced(Blocking):
+    """A producer the coordinator fenced while idle (its empty transaction timed out while a
+    broker was stopped): every transactional call and ``flush`` raise the fatal error."""
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any) -> None:
+            self.calls.append(name)
+            if name in ("abort_transaction", "flush"):
+                raise KafkaException(KafkaError(KafkaError._FENCED, "old epoch", fatal=True))
+
+        return call
+
+
+def test_closing_a_fenced_producer_does_not_raise_a_bare_librdkafka_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # seen in the nemesis run: `genesis pipe` finished its work, then exited 1 with KafkaException
+    # _FENCED from flush() in close(), after a broker had been SIGSTOPped for 15 s
+    monkeypatch.setattr(transactional, "new_producer", lambda *a, **k: Fenced(False, threading.Event()))
+    monkeypatch.setattr(transactional, "_check_transaction_log", lambda spec, auth: None)
+    txn = Transaction(parse_url("kafka://localhost:9092/out"), "genesis-pipe.g.0", timeout=0.5)
+    txn.close()
+    assert txn.producer.calls[-2:] == ["abort_transaction", "flush"]
