@@ -92,6 +92,7 @@ class Transaction:
         self._auth, self._config = auth, config
         self._errors = ErrorLog(spec.bootstrap_servers)
         _check_transaction_log(spec, auth)
+        self._begun: float | None = None  # when the open transaction's first output or offsets went
         self.producer = self._start()
 
     def _start(self) -> Producer:
@@ -127,12 +128,15 @@ class Transaction:
                 brokers=self.spec.bootstrap_servers,
             ) from None
         producer.begin_transaction()
+        self._begun = None
         return producer
 
     def produce(
         self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, str | bytes | None]], partition: int
     ) -> None:
         """Queue one output in the open transaction (waits while librdkafka's queue is full)."""
+        if self._begun is None:  # the brokers count a transaction's age from its first output
+            self._begun = time.monotonic()
         while True:
             try:
                 self.producer.produce(topic, value, key, partition=partition, headers=headers)
@@ -150,6 +154,8 @@ class Transaction:
         the inputs again), :class:`~genesis.errors.FencedError` when another incarnation took over.
         """
         deadline = time.monotonic() + self.timeout
+        if self._begun is None:  # nothing produced: the offsets start the transaction
+            self._begun = time.monotonic()
         producer = self.producer
         try:
             self._retrying(
@@ -163,28 +169,58 @@ class Transaction:
             if isinstance(err, KafkaError) and err.txn_requires_abort():
                 self.abort()
                 raise Aborted(err.str()) from None
+            if self._timed_out(exc):
+                raise Aborted(f"{err.str()}; its producer was replaced") from None
             raise self._failed(exc, "committing a transaction") from None
         except Stuck as exc:
             self._replace(exc)
             raise Aborted(f"{exc}; its producer was replaced") from None
         producer.begin_transaction()
+        self._begun = None
 
     def abort(self) -> None:
         """Abort the open transaction (its outputs vanish) and begin the next."""
         try:
             call_within("abort_transaction", self.producer.abort_transaction, self.timeout)
         except KafkaException as exc:
+            if self._timed_out(exc):
+                return
             raise self._failed(exc, "aborting a transaction") from None
         except Stuck as exc:
             self._replace(exc)
             return
         self.producer.begin_transaction()
+        self._begun = None
 
     def _replace(self, stuck: Stuck) -> None:
         """Give up a producer stuck in a call: a new one of the same slot fences it and aborts its
         transaction, so nothing it still holds can become visible; its thread is left behind."""
         log.warning("%s (librdkafka #5456): replacing the pipe's producer; its transaction is aborted", stuck)
         self.producer = self._start()
+
+    def _timed_out(self, exc: KafkaException) -> bool:
+        """Whether ``exc`` fenced a producer whose transaction outlived ``transaction.timeout.ms``; if
+        so, replace the producer (the inputs of the transaction are then read again).
+
+        A coordinator that was away (a broker stopped, its successor loading the transaction log)
+        aborts such a transaction when it comes back and bumps the producer's epoch: librdkafka
+        then reports the producer fenced, as it would for a newer pipe of the same slot. A newer
+        pipe fences a transaction of any age, so only a young one stops this pipe.
+        """
+        err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if err is None or err.code() not in _FENCED:
+            return False
+        age = time.monotonic() - (self._begun if self._begun is not None else time.monotonic())
+        if age <= TRANSACTION_TIMEOUT_MS / 1000:
+            return False
+        log.warning(
+            "the brokers aborted this pipe's transaction, open for %.0f s (over transaction.timeout.ms), and "
+            "fenced its producer (%s): replacing it; the transaction's inputs are read again",
+            age,
+            err.str(),
+        )
+        self.producer = self._start()
+        return True
 
     def _retrying(self, what: str, call: Callable[[float], object], deadline: float) -> None:
         while True:
@@ -230,7 +266,8 @@ def _check_transaction_log(spec: StreamSpec, auth: Credentials) -> None:
     try:
         meta = admin.list_topics(timeout=10)
         brokers = sorted(meta.brokers)
-        if not brokers:
+        if not brokers or "__transaction_state" in meta.topics:
+            # made already: the log can be held (a broker that is down only hides from the count)
             return
         from confluent_kafka.admin import ConfigResource
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from genesis import errors
 from genesis._sources import transactional
 from genesis._sources.transactional import Aborted, Stuck, Transaction, call_within
 from genesis._urls import parse_url
@@ -29,7 +30,7 @@ class Blocking:
         self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        def call(*args: Any) -> None:
+        def call(*args: Any, **kwargs: Any) -> None:
             self.calls.append(name)
             if name == "send_offsets_to_transaction" and self.hangs:
                 self.release.wait()
@@ -101,7 +102,7 @@ class Fenced(Blocking):
     broker was stopped): every transactional call and ``flush`` raise the fatal error."""
 
     def __getattr__(self, name: str) -> Any:
-        def call(*args: Any) -> None:
+        def call(*args: Any, **kwargs: Any) -> None:
             self.calls.append(name)
             if name in ("abort_transaction", "flush"):
                 raise KafkaException(KafkaError(KafkaError._FENCED, "old epoch", fatal=True))
@@ -117,3 +118,82 @@ def test_closing_a_fenced_producer_does_not_raise_a_bare_librdkafka_error(monkey
     txn = Transaction(parse_url("kafka://localhost:9092/out"), "genesis-pipe.g.0", timeout=0.5)
     txn.close()
     assert txn.producer.calls[-2:] == ["abort_transaction", "flush"]
+
+
+class FencedOnCommit(Blocking):
+    """A producer whose commit finds it fenced (``commit_transaction`` raises the fatal error)."""
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> None:
+            self.calls.append(name)
+            if name == "commit_transaction":
+                raise KafkaException(KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True))
+
+        return call
+
+
+@pytest.fixture
+def fenced(monkeypatch: pytest.MonkeyPatch) -> list[Blocking]:
+    """The producers a Transaction creates: the first is fenced on commit, later ones are not."""
+    made: list[Blocking] = []
+
+    def new_producer(*args: Any, **kwargs: Any) -> Blocking:
+        made.append(Blocking(False, threading.Event()) if made else FencedOnCommit(False, threading.Event()))
+        return made[-1]
+
+    monkeypatch.setattr(transactional, "new_producer", new_producer)
+    monkeypatch.setattr(transactional, "_check_transaction_log", lambda spec, auth: None)
+    monkeypatch.setattr(transactional, "TRANSACTION_TIMEOUT_MS", 200)
+    return made
+
+
+def test_a_transaction_the_brokers_timed_out_is_aborted_and_its_producer_replaced(fenced: list[Blocking]) -> None:
+    # seen in the nemesis run: a broker SIGSTOPped for 15 s (longer than transaction.timeout.ms); its
+    # successor aborted the open transaction and bumped the epoch, and librdkafka said "fenced"
+    txn = Transaction(parse_url("kafka://localhost:9092/out"), "genesis-pipe.g.0", timeout=0.5)
+    txn.produce("out", b"x", None, [], 0)
+    time.sleep(0.3)
+    with pytest.raises(Aborted, match="producer was replaced"):
+        txn.commit([TopicPartition("in", 0, 10)], group_metadata=object())
+    assert len(fenced) == 2 and txn.producer is fenced[1]
+    assert fenced[1].calls == ["init_transactions", "begin_transaction"]
+
+
+def test_a_young_transaction_fenced_means_a_newer_pipe_took_over(fenced: list[Blocking]) -> None:
+    txn = Transaction(parse_url("kafka://localhost:9092/out"), "genesis-pipe.g.0", timeout=0.5)
+    time.sleep(0.3)  # idle: an empty transaction does not age at the brokers
+    txn.produce("out", b"x", None, [], 0)
+    with pytest.raises(errors.FencedError, match="taken over by a newer pipe"):
+        txn.commit([TopicPartition("in", 0, 10)], group_metadata=object())
+    assert len(fenced) == 1
+
+
+class _Admin:
+    """An admin client of a 3-broker cluster with one broker away, its transaction log made long ago."""
+
+    def __init__(self, log_made: bool) -> None:
+        self.log_made = log_made
+
+    def list_topics(self, timeout: float) -> Any:
+        topics = {"__transaction_state": object()} if self.log_made else {}
+        return type("Meta", (), {"brokers": {1: object(), 2: object()}, "topics": topics})()
+
+    def describe_configs(self, resources: list) -> dict:
+        from concurrent.futures import Future
+
+        entry = type("Entry", (), {"value": "3"})()
+        future: Future = Future()
+        future.set_result({"transaction.state.log.replication.factor": entry})
+        return {resources[0]: future}
+
+
+@pytest.mark.parametrize("log_made", [True, False])
+def test_a_broker_away_is_not_taken_for_a_cluster_too_small_for_the_transaction_log(monkeypatch, log_made) -> None:
+    # seen in the nemesis run: pipes restarted while a broker was SIGSTOPped refused to start
+    monkeypatch.setattr(transactional, "new_admin", lambda spec, auth=None: _Admin(log_made))
+    check = lambda: transactional._check_transaction_log(parse_url("kafka://localhost:9092/out"), None)
+    if log_made:
+        check()
+    else:
+        with pytest.raises(errors.ConfigError, match="has 2 broker"):
+            check()
