@@ -75,7 +75,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     try:
         yield local
     finally:
-        local.stop()
+        local.stop(kill=True)  # throwaway: nothing of it is kept
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +98,7 @@ def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
         yield make
     finally:
         for local in made:
-            local.stop()
+            local.stop(kill=True)  # throwaway: a controlled shutdown of its brokers only costs time
 
 
 @pytest.fixture(scope="session")

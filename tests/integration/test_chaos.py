@@ -65,7 +65,7 @@ def chaos(
         RESULTS.write_text("[]\n")
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop(kill=True)  # throwaway
 
 
 def wait_in_sync(cluster: LocalCluster, timeout: float = 120) -> None:

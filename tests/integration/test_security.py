@@ -67,7 +67,7 @@ def secure(free_base_port, data_dir: Path) -> Iterator[LocalCluster]:
                 writer.write(packet)
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop(kill=True)  # throwaway
         shutil.rmtree(parent, ignore_errors=True)
 
 

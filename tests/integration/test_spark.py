@@ -41,8 +41,31 @@ def spark():
         **{"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "1g"},
     )
     session.sparkContext.setLogLevel("ERROR")
-    yield session
+    try:
+        yield session
+    finally:
+        _stop_with_its_jvm(session)
+
+
+def _stop_with_its_jvm(session) -> None:
+    """Stop the session and the JVM pyspark started for it (``stop()`` leaves that running until
+    Python exits, which then warns "subprocess ... is still running")."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
     session.stop()
+    if gateway is None:
+        return
+    proc = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    SparkContext._gateway = SparkContext._jvm = None
+    if proc is not None:
+        proc.stdin.close()  # the JVM ends when its stdin closes
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def digest(data: bytes | None) -> str | None:
@@ -230,10 +253,10 @@ def test_a_killed_driver_restarted_from_its_checkpoint_loses_and_repeats_nothing
     out, ckpt = tmp_path / "asteroids", tmp_path / "asteroids" / "_checkpoint"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     env["SPARK_TEST_DELAY"] = "0.15"
-    log = (tmp_path / "driver1.log").open("w")
-    driver = subprocess.Popen(
-        _job(out, demo.url("small")), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with (tmp_path / "driver1.log").open("w") as log:
+        driver = subprocess.Popen(
+            _job(out, demo.url("small")), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     killed_in = None
     try:
         deadline = time.monotonic() + 240
