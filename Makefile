@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast check bench down clean
+.PHONY: setup demo test test-fast chaos-long check bench down clean
 
 ## setup: .venv with genesis (editable), its test and spark extras, and the Kafka broker's and
 ## Spark connector's jars from Maven Central
@@ -32,6 +32,12 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -ra -m "not chaos"
+
+## chaos-long: the nemesis (tests/integration/test_nemesis.py) for 30 minutes at a quarter of the LSST
+## rate (the full rate would keep ~110 GB of replicas); GENESIS_NEMESIS_SEED=N replays a schedule
+chaos-long: setup
+	GENESIS_NEMESIS_SECONDS=1800 GENESIS_NEMESIS_RATE=$${GENESIS_NEMESIS_RATE:-2500/40s} \
+		$(BIN)/python -m pytest -ra -s tests/integration/test_nemesis.py
 
 ## check: lint and format (ruff) and types (mypy) of genesis/; CI runs it before the tests
 check: $(STAMP)

@@ -40,6 +40,11 @@ def data_dir() -> Path:
     return path
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--seed N``: the seed of randomised fault schedules (``test_nemesis.py``; else $GENESIS_NEMESIS_SEED)."""
+    parser.addoption("--seed", type=int, default=None, help="seed of the nemesis' fault schedule (default: random)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """A SIGTERM (CI's time limit, a killed job) ends the run like Ctrl-C, so fixtures tear down
     their Kafka clusters and processes instead of leaving them behind."""
