@@ -27,7 +27,7 @@ demo: setup
 ## test: unit and integration tests (the integration tests start their own cluster on free ports),
 ## then the unit and decoding tests again on the pure-Python path (fastavro, GENESIS_NATIVE=0)
 test: setup
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=40
 	GENESIS_NATIVE=0 $(BIN)/python -m pytest -ra tests/unit tests/integration/test_decoding.py
 
 test-fast: setup
