@@ -434,16 +434,19 @@ class LocalCluster:
                 parts.append(f"--- {path} (last lines) ---\n{text}")
         return "\n" + "\n".join(parts) if parts else f"\n(broker {node_id} wrote no log in {node})"
 
+    def _check_starting(self, node_id: int) -> None:
+        """:class:`ClusterError` with the broker's log if the JVM of a starting broker has exited."""
+        if not _process.is_running(self._pid(node_id), self._marker(node_id)):
+            raise ClusterError(
+                f"broker {node_id} of the local cluster in {self.dir} exited while starting{self._broker_log(node_id)}"
+            )
+
     def _wait_registered(self, node_ids: list[int], timeout: float) -> None:
         """Wait until the metadata lists ``node_ids``; fail early, with its log, if one of their JVMs dies."""
 
         def check() -> bool:
             for node_id in node_ids:
-                if not _process.is_running(self._pid(node_id), self._marker(node_id)):
-                    raise ClusterError(
-                        f"broker {node_id} of the local cluster in {self.dir} exited while "
-                        f"starting{self._broker_log(node_id)}"
-                    )
+                self._check_starting(node_id)
             return set(node_ids) <= _admin.registered_brokers(self._client(), timeout=1.0)
 
         def missing_log() -> str:
@@ -536,10 +539,27 @@ class LocalCluster:
         self._check_id(node_id)
         if self._state is None:
             raise ClusterError(f"no local Kafka cluster in {self.dir}; start it first")
-        if not _process.is_running(self._pid(node_id), self._marker(node_id)):
+        restarted = not _process.is_running(self._pid(node_id), self._marker(node_id))
+        if restarted:
             _process.check_ports_free(self.layout.node_ports(node_id))
             self._spawn(_jars.java_executable(), node_id)
+            # A SIGKILLed broker stays listed until its session times out, so the cluster's metadata
+            # alone could count the dead JVM's registration: wait for the new JVM to list itself.
+            self._wait_answering(node_id, timeout)
         self._wait_registered([node_id], timeout)
+
+    def _wait_answering(self, node_id: int, timeout: float) -> None:
+        """Wait until broker ``node_id`` answers on its own port with metadata that lists it (unfenced)."""
+        own = f"{_config.HOST}:{self.layout.client_port(node_id)}"
+
+        def check() -> bool:
+            self._check_starting(node_id)
+            # a fresh client each time: its only known broker is node_id, so node_id answers
+            return node_id in _admin.registered_brokers(_admin.admin(own, self._admin_security()), timeout=1.0)
+
+        _admin.poll_until(
+            f"broker {node_id} to answer on {own}", check, timeout, on_timeout=lambda: self._broker_log(node_id)
+        )
 
     def pause_broker(self, node_id: int) -> None:
         """Freeze a broker's JVM (SIGSTOP): it stops answering without closing its sockets."""
