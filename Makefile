@@ -25,13 +25,20 @@ demo: setup
 	$(BIN)/python -m genesis.demo
 
 ## test: unit and integration tests (the integration tests start their own cluster on free ports),
-## then the unit and decoding tests again on the pure-Python path (fastavro, GENESIS_NATIVE=0)
+## then the unit and decoding tests again on the pure-Python path (fastavro, GENESIS_NATIVE=0).
+## Three pytest-xdist workers (two cores: a third pays for the time tests spend waiting on brokers and
+## clocks), each with its own session cluster, a test file to a worker, the longest files first
+## (tests/conftest.py's order: --no-loadscope-reorder keeps it; xdist would sort files by their number
+## of tests and start the one-test files of minutes last); the time per test file goes to
+## build/test-timing.md
 test: setup
-	$(BIN)/python -m pytest -ra --durations=40
-	GENESIS_NATIVE=0 $(BIN)/python -m pytest -ra tests/unit tests/integration/test_decoding.py
+	$(BIN)/python -m pytest -ra --durations=40 --timing-table -n 3 --dist loadfile --no-loadscope-reorder
+	GENESIS_NATIVE=0 $(BIN)/python -m pytest -ra -n 3 --dist loadfile --no-loadscope-reorder tests/unit tests/integration/test_decoding.py
 
+## test-fast: the edit loop (a few minutes): the unit tests and one integration test per module
+## (marked edit_loop), on the shared clusters
 test-fast: setup
-	$(BIN)/python -m pytest -ra -m "not chaos"
+	$(BIN)/python -m pytest -ra --edit-loop -n 2 --dist loadfile --no-loadscope-reorder
 
 ## chaos-long: the nemesis (tests/integration/test_nemesis.py) for 30 minutes at a quarter of the LSST
 ## rate (the full rate would keep ~110 GB of replicas); GENESIS_NEMESIS_SEED=N replays a schedule

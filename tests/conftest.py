@@ -22,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import timing
 from fastavro.schema import load_schema_ordered
 
 from genesis.demo import alert_data_dir
@@ -41,8 +42,48 @@ def data_dir() -> Path:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--seed N``: the seed of randomised fault schedules (``test_nemesis.py``; else $GENESIS_NEMESIS_SEED)."""
+    """``--seed N``: the seed of randomised fault schedules (``test_nemesis.py``; else $GENESIS_NEMESIS_SEED);
+    ``--timing-table``: the time per test file (``tests/timing.py``); ``--edit-loop``: the unit tests and
+    the integration tests marked ``edit_loop`` only (``make test-fast``)."""
     parser.addoption("--seed", type=int, default=None, help="seed of the nemesis' fault schedule (default: random)")
+    parser.addoption(
+        "--edit-loop", action="store_true", help="the unit tests and one integration test per module (edit_loop)"
+    )
+    timing.addoption(parser)
+
+
+#: test files that take minutes (measured with ``--timing-table``), in the order they start. pytest-xdist
+#: (``--dist loadfile --no-loadscope-reorder``) hands the first three files to the three workers, then
+#: one more file to each worker with at most two tests pending (the second and the third: the first
+#: has ten), and the next file to whichever worker gets down to two pending tests. So the nemesis
+#: and the long night, which load both cores, run one after the other on the second worker.
+LONGEST_FIRST = (
+    "test_chaos.py",
+    "test_nemesis.py",
+    "test_token_login.py",
+    "test_long_night.py",
+    "test_readme.py",
+    "test_notebooks.py",
+    "test_install.py",
+    "test_slow_users.py",
+    "test_spark.py",
+    "test_hostile_network.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest test files first (order is free: tests are independent of it); ``--edit-loop``:
+    keep the unit tests and the integration tests marked ``edit_loop``."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)) if UNIT not in item.path.parents else len(rank))
+    if not config.getoption("--edit-loop"):
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        (keep if UNIT in item.path.parents or item.get_closest_marker("edit_loop") else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +94,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+    # A process forked by a test (a multiprocessing.Pool worker) must die of SIGTERM as any process
+    # does: a Python handler runs only when the interpreter gets control back, which a worker stuck
+    # in C (a lock its parent's threads held at the fork) never does, and Pool.terminate() then
+    # joins it for ever (CI: test_limit_and_break_...[multiprocessing] hung 600 s in p.join()).
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+    timing.register(config)
 
 
 # ------------------------------------------------------------------ processes

@@ -41,14 +41,18 @@ def assert_same(got: Any, want: Any, path: str = "$") -> None:
 
 def record(table: str, row: dict[str, Any]) -> dict[str, Any]:
     """Append ``row`` to ``build/<table>.json`` and print it: the tables of failures the tests ran
-    (fault, times, expected, received, duplicates, lost) are read from there into the notes."""
+    (fault, times, expected, received, duplicates, lost) are read from there into the notes.
+    Under a lock: pytest-xdist's workers record into the same tables."""
+    import fcntl
     import json
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "build" / f"{table}.json"
     path.parent.mkdir(exist_ok=True)
-    rows = json.loads(path.read_text()) if path.exists() else []
-    path.write_text(json.dumps([*rows, row], indent=1) + "\n")
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = json.loads(path.read_text()) if path.exists() else []
+        path.write_text(json.dumps([*rows, row], indent=1) + "\n")
     print(f"\n{table.upper()} {json.dumps(row)}")
     return row
 

@@ -62,6 +62,23 @@ def cluster_starter() -> Callable[..., LocalCluster]:
     return start_cluster
 
 
+def find_free_extra_ports(span: int) -> int:
+    """A base port P with P..P+span-1 free, for extra listeners and proxies: in 12000..19999, away
+    from the clusters' own ports (20000..32009) and below the ephemeral range (32768+), where an
+    outgoing connection could take a port between the check and the broker's bind (CI: 32770)."""
+    for _ in range(200):
+        base = random.randrange(12000, 20000 - span, 20)
+        if all(port_free(base + i) for i in range(span)):
+            return base
+    raise RuntimeError("no free range of ports found")
+
+
+@pytest.fixture(scope="session")
+def free_extra_ports() -> Callable[[int], int]:
+    """``free_extra_ports(span)``: a base port of ``span`` free ports for listeners and proxies."""
+    return find_free_extra_ports
+
+
 @pytest.fixture(scope="session")
 def free_base_port() -> Callable[[int], int]:
     """``free_base_port(n)``: a base port with n free client ports and n free controller ports."""

@@ -136,6 +136,7 @@ def test_a_callable_may_stop_the_stream(cluster, bad_topic, data_dir):
 # ------------------------------------------------------------------ errors="skip"
 
 
+@pytest.mark.edit_loop
 @pytest.mark.parametrize("workers", [0, 2])
 def test_skip_counts_logs_and_commits_past_bad_packets(cluster, bad_topic, data_dir, caplog, workers):
     topic, produced = bad_topic

@@ -70,6 +70,7 @@ def test_consume_json_until_eos(demo, small_alerts) -> None:
     assert "had no commits" not in done.stderr  # asked for the beginning: nothing to explain
 
 
+@pytest.mark.edit_loop
 def test_consume_until_eos_in_a_new_group_says_it_started_at_the_end(demo) -> None:
     # a new group, the default start (latest) and --until-eos: nothing, at once; say why and what to do
     done = genesis("consume", url(demo, group=f"new-{uuid.uuid4().hex[:6]}"), "--until-eos", "--format", "json")

@@ -370,6 +370,7 @@ def test_cached_jars_need_no_mvn(cluster: LocalCluster, java_only_path: Path) ->
     assert any(ensure_jars().glob("kafka_2.13-*.jar"))
 
 
+@pytest.mark.edit_loop
 @pytest.mark.timeout(120)
 def test_replicated_topic_takes_acks_all_writes(cluster: LocalCluster, bootstrap: str, alerts) -> None:
     cluster.create_topic("alerts-rf3", partitions=3, replication_factor=3)

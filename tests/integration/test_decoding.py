@@ -84,6 +84,7 @@ def lsst_records_and_ids(data_dir):
     return schemas, out
 
 
+@pytest.mark.edit_loop
 def test_lsst_confluent_wire_format_with_a_schema_directory(cluster, topic, data_dir):
     schemas, records = lsst_records_and_ids(data_dir)
     assert len(records) == 8 + 1 + 1  # the Rubin v9.0 alerts (8 files) and the 10.0 and 11.0 fakeAlerts

@@ -61,6 +61,7 @@ def test_named_group_is_the_urls_group(demo) -> None:
     assert checks["group usable"] == (OK, "the URL's group 'doctor-test'")
 
 
+@pytest.mark.edit_loop
 def test_unknown_topic_lists_similar(demo) -> None:
     checks = statuses(demo.url("smal"))
     status, detail = checks["topic exists"]

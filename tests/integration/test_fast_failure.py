@@ -64,6 +64,7 @@ def _open_seconds(url: str, mode: str = "r", **options) -> tuple[float, errors.B
     return time.monotonic() - started, failure.value
 
 
+@pytest.mark.edit_loop
 @pytest.mark.parametrize("mode", ["r", "w"])
 @pytest.mark.parametrize("hosts", ["refused", "two refused", "unresolvable"])
 def test_a_known_answer_fails_within_seconds(hosts, mode):

@@ -21,7 +21,9 @@ from proxy import Proxy
 
 import genesis.streaming as gs
 from genesis.cluster import Listener
+from genesis.cluster._process import port_free
 from genesis.demo import demo_messages
+from genesis.errors import PortInUseError
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +31,10 @@ ALERTS = 600  # ~50 MB of real-derived alerts (the first of medium)
 
 
 @pytest.fixture(scope="module")
-def proxied(cluster_starter, free_base_port, tmp_path_factory) -> Iterator[tuple[object, Proxy, str, set[int]]]:
+def proxied(cluster_starter, free_extra_ports, tmp_path_factory) -> Iterator[tuple[object, Proxy, str, set[int]]]:
     """A private cluster reachable through a proxy, a topic of real-derived alerts, and their candids."""
-    base = free_base_port(3) + 2000
-    listen, front = (base, base + 1, base + 2), (base + 10, base + 11, base + 12)
-    cluster = cluster_starter(
-        tmp_path_factory.mktemp("hostile") / "cluster", 3, listeners=[Listener("EXTERNAL", listen, advertised=front)]
-    )
-    proxy = Proxy(list(zip(front, listen)))
+    cluster, proxy = _start_proxied(cluster_starter, free_extra_ports, tmp_path_factory)
+    front = [f for f, _ in proxy.pairs]
     try:
         topic = "hostile"
         cluster.create_topic(topic, partitions=3)
@@ -54,6 +52,29 @@ def proxied(cluster_starter, free_base_port, tmp_path_factory) -> Iterator[tuple
         cluster.stop(kill=True)  # throwaway
 
 
+def _start_proxied(cluster_starter, free_extra_ports, tmp_path_factory, attempts: int = 5) -> tuple[object, Proxy]:
+    """The cluster with its proxied listener, on ports found free; new ones if another worker's
+    cluster or proxy takes them first."""
+    for _ in range(attempts):
+        base = free_extra_ports(13)
+        listen, front = (base, base + 1, base + 2), (base + 10, base + 11, base + 12)
+        if not all(port_free(p) for p in listen + front):
+            continue
+        try:
+            cluster = cluster_starter(
+                tmp_path_factory.mktemp("hostile") / "cluster",
+                3,
+                listeners=[Listener("EXTERNAL", listen, advertised=front)],
+            )
+        except PortInUseError:
+            continue
+        try:
+            return cluster, Proxy(list(zip(front, listen)))
+        except OSError:  # a front port was taken meanwhile
+            cluster.stop(kill=True)
+    raise RuntimeError(f"no free ports for the proxied cluster in {attempts} attempts")
+
+
 def _read(bootstrap: str, fault, *, timeout: float = 60) -> tuple[list[int], dict]:
     """Every alert of the topic through the proxy, while ``fault(n, stream)`` acts after n alerts."""
     group = f"hostile-{uuid.uuid4().hex[:8]}"
@@ -66,6 +87,7 @@ def _read(bootstrap: str, fault, *, timeout: float = 60) -> tuple[list[int], dic
     return got, {"bytes": stats.bytes, "received": stats.received}
 
 
+@pytest.mark.edit_loop
 def test_every_connection_dropped_three_times(proxied):
     cluster, proxy, bootstrap, candids = proxied
     before = proxy.to_client

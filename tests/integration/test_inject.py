@@ -53,6 +53,7 @@ def test_two_visits_arrive_exactly_once_with_headers(demo, pool):
         assert got["alert"]["candidate"]["candid"] == alert_id
 
 
+@pytest.mark.edit_loop
 def test_stop_event_ends_a_background_run(demo, pool):
     first_visit = threading.Event()
     thread, stop, result = start(

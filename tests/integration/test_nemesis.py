@@ -81,7 +81,8 @@ from genesis.scaleout import run_group
 class Record:
     """Appends "partition offset candid" per handled alert to <dir>/<pid>.log; "C" when a commit
     follows (every COMMIT_EVERY handled alerts, as run_group commits); "W ..." for genesis'
-    warnings (an offset commit that did not go through); "H p o" for the alert a user held 20 s."""
+    warnings (an offset commit that did not go through); "H p o" for the alert a user held 20 s;
+    "X p" / "A p" when partition p was revoked or lost / assigned (genesis' debug log)."""
 
     def __init__(self, directory, hold, every):
         self.directory, self.hold, self.every = directory, hold, every
@@ -96,8 +97,19 @@ class Record:
             def emit(self, rec):
                 out.write("W " + rec.getMessage().replace("\n", " ") + "\n")
 
+        class Moves(logging.Handler):  # partitions that left or joined this member ("X p", "A p")
+            def emit(self, rec):
+                msg = rec.getMessage()
+                for prefix, kind in (("partitions revoked: ", "X"), ("partitions lost: ", "X"),
+                                     ("partitions assigned: ", "A")):
+                    if msg.startswith(prefix) and msg != prefix:
+                        for name in msg[len(prefix):].split(", "):
+                            out.write(f"{kind} {name.rsplit('[', 1)[1].rstrip(']')}\n")
+
         handler = Lines(logging.WARNING)
         logging.getLogger("genesis").addHandler(handler)
+        logging.getLogger("genesis").addHandler(Moves(logging.DEBUG))
+        logging.getLogger("genesis").setLevel(logging.DEBUG)
 
     def __call__(self, alert, meta):
         if self.file is None:
@@ -149,7 +161,7 @@ def member_pids(parent: int) -> list[int]:
 
 @dataclass
 class Entry:
-    kind: str  # "R" (handled), "C" (a commit follows), "W" (a commit did not go through)
+    kind: str  # "R" (handled), "C" (a commit follows), "W" (a commit did not go through), "X"/"A" (partition left/came)
     partition: int = -1
     offset: int = -1
     candid: int = 0
@@ -168,6 +180,8 @@ def read_member_log(path: Path) -> list[Entry]:
                 entries.append(Entry("W"))
         elif line.startswith("H "):
             continue
+        elif line[:2] in ("X ", "A "):
+            entries.append(Entry(line[0], int(line[2:])))
         else:
             p, o, c = line.split()
             entries.append(Entry("R", int(p), int(o), int(c)))
@@ -182,10 +196,12 @@ def uncommitted_tails(entries: list[Entry]) -> tuple[Counter, int]:
     """Positions this member handled that its group may not have committed when it lost them.
 
     A member holds a partition in runs (consecutive offsets); a run ends when the member stops or
-    loses the partition (killed, revoked, session expired). What it handled of that partition after
-    its last commit that went through (a ``C`` not followed by a ``W``) before the run's end may
-    come again to the next owner. Returns those positions (a Counter of (partition, offset)) and
-    how many runs ended.
+    loses the partition (killed, revoked, lost: an ``X``; a partition that comes back resumes after
+    what the member handled, so the offsets alone do not show that end). What it handled of that
+    partition after its last commit that went through (a ``C`` not followed by a ``W``) before the
+    run's end may come again to the next owner, and so may what it handled of a partition between
+    losing it and getting it back (an alert in its hands when the partition went). Returns those
+    positions (a Counter of (partition, offset)) and how many runs ended.
     """
     oks: list[int] = []  # entry indexes of the commits that went through
     covered: list[int] = []  # per entry: the last of them so far (-1: none)
@@ -197,20 +213,34 @@ def uncommitted_tails(entries: list[Entry]) -> tuple[Counter, int]:
         covered.append(oks[-1] if oks else -1)
     tails: Counter = Counter()
     runs = 0
-    by_partition: dict[int, list[int]] = {}
+    open_runs: dict[int, list[int]] = {}  # per partition: the entry indexes of its current run
+    away: set[int] = set()  # partitions revoked or lost and not assigned again (yet)
+
+    def close(p: int) -> None:
+        nonlocal runs
+        run = open_runs.pop(p, [])
+        if run:
+            runs += 1
+            for j in run:
+                if j > covered[run[-1]]:
+                    tails[(p, entries[j].offset)] += 1
+
     for i, e in enumerate(entries):
-        if e.kind == "R":
-            by_partition.setdefault(e.partition, []).append(i)
-    for p, idx in by_partition.items():
-        start = 0
-        for k in range(1, len(idx) + 1):
-            if k == len(idx) or entries[idx[k]].offset != entries[idx[k - 1]].offset + 1:
-                runs += 1
-                end = idx[k - 1]
-                for j in idx[start:k]:
-                    if j > covered[end]:
-                        tails[(p, entries[j].offset)] += 1
-                start = k
+        if e.kind == "X":
+            close(e.partition)
+            away.add(e.partition)
+        elif e.kind == "A":
+            away.discard(e.partition)
+        elif e.kind == "R":
+            if e.partition in away:  # handled after its partition went: the next owner reads it too
+                tails[(e.partition, e.offset)] += 1
+                continue
+            run = open_runs.get(e.partition)
+            if run and entries[run[-1]].offset + 1 != e.offset:
+                close(e.partition)
+            open_runs.setdefault(e.partition, []).append(i)
+    for p in list(open_runs):
+        close(p)
     return tails, runs
 
 
@@ -305,9 +335,9 @@ def restore(cluster: LocalCluster, proxy: Proxy) -> None:
 
 
 @pytest.fixture
-def nemesis_cluster(fresh_cluster, free_base_port) -> Iterator[tuple[LocalCluster, Proxy, str]]:
+def nemesis_cluster(fresh_cluster, free_extra_ports) -> Iterator[tuple[LocalCluster, Proxy, str]]:
     """A private cluster, a proxy in front of an extra listener, and the bootstrap through the proxy."""
-    base = free_base_port(3) + 2000
+    base = free_extra_ports(13)  # away from the clusters' ports and the ephemeral range
     listen, front = (base, base + 1, base + 2), (base + 10, base + 11, base + 12)
     cluster = fresh_cluster(3, listeners=[Listener("EXTERNAL", listen, advertised=front)])
     proxy = Proxy(list(zip(front, listen)))

@@ -69,6 +69,7 @@ def test_notebooks_are_built_from_their_sources() -> None:
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit without outputs"
 
 
+@pytest.mark.edit_loop
 def test_alert_structure(kernel: str, tmp_path: Path) -> None:
     nb = execute("alert-structure", kernel, tmp_path)
     images = sum("image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", []))

@@ -138,6 +138,7 @@ def test_exception_class_from_main_comes_back_as_cause(script_runs, method):
     [lambda: gs.Pool(2), lambda: multiprocessing.Pool(2), lambda: ProcessPoolExecutor(2)],
     ids=["gs.Pool", "multiprocessing", "executor"],
 )
+@pytest.mark.edit_loop
 def test_limit_and_break_keep_in_flight_work_for_the_next_call(demo, make_pool):
     workers = make_pool()
     try:

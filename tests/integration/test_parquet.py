@@ -82,6 +82,7 @@ def test_every_alert_becomes_a_row_with_nested_columns_kept_nested(demo, small_a
     assert all(p.name.startswith("small-") and p.name.split("-")[2][1:].isdigit() for p in finished(out))
 
 
+@pytest.mark.edit_loop
 def test_a_file_per_writer_schema_and_a_new_batch_every_n_alerts(demo, small_alerts, tmp_path) -> None:
     out = tmp_path / "pq"
     genesis(

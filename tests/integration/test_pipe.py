@@ -167,6 +167,7 @@ def test_a_cluster_that_cannot_hold_the_transaction_log_says_which_setting(fresh
     assert time.monotonic() - started < 30  # the bound (a transaction would wait out its timeout)
 
 
+@pytest.mark.edit_loop
 def test_the_sqlite_example_stores_every_alert_once_across_a_crash(demo, small_set, tmp_path):
     import runpy
 

@@ -76,6 +76,7 @@ def test_every_sample_packet_of_the_package_decodes_to_what_its_deserializer_giv
     assert ids == [rubin.schema_id(v) for v in SHIPPED]
 
 
+@pytest.mark.edit_loop
 def test_built_in_schemas_apply_only_without_schemas_or_a_registry(cluster, topic, data_dir) -> None:
     record = rubin.sample("11.1")
     with gs.open(cluster.url(topic), "w") as writer:

@@ -96,6 +96,7 @@ def test_three_processes_share_medium_and_a_killed_one_loses_nothing(demo, tmp_p
     assert sum(demo.committed("medium", grp).values()) == MEDIUM
 
 
+@pytest.mark.edit_loop
 def test_handler_by_name_explicit_start_and_per_process_report(demo):
     import genesis.streaming as gs
 

@@ -174,6 +174,7 @@ def test_plaintext_client_of_a_secure_broker_is_told_within_the_timeout(secure: 
     assert secure.bootstrap_servers in str(info.value)
 
 
+@pytest.mark.edit_loop
 def test_credentials_file_is_used_and_names_the_random_group(
     secure: LocalCluster, no_outside_credentials: Path
 ) -> None:

@@ -65,6 +65,7 @@ def test_a_long_step_keeps_the_group_and_every_commit_lands(demo, caplog, worker
     assert not [r for r in caplog.records if "not committed" in r.getMessage()], caplog.text
 
 
+@pytest.mark.edit_loop
 def test_partitions_taken_away_while_an_alert_is_held_are_read_when_they_come_back(demo):
     """A second member joins the group while the user holds an alert (the keeper has paused and
     polls the consumer, so the revocation happens there), takes partitions and leaves: when they

@@ -42,6 +42,7 @@ def _stall_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()]
 
 
+@pytest.mark.edit_loop
 def test_a_stalled_consumer_is_rebuilt_and_nothing_is_lost(demo, consumers, caplog):
     caplog.set_level(logging.WARNING, logger="genesis")
     group = f"stall-{uuid.uuid4().hex[:8]}"

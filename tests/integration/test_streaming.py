@@ -188,6 +188,7 @@ def test_filter_may_transform_and_true_keeps(demo, small_rows):
     assert all(isinstance(a, dict) for a in kept)  # True keeps the alert itself
 
 
+@pytest.mark.edit_loop
 def test_stop_from_another_thread(demo):
     with gs.open(demo.url("small")) as stream:
         threading.Timer(1.0, stream.stop).start()

@@ -82,8 +82,8 @@ def token_endpoint() -> Iterator[Endpoint]:
         thread.join(timeout=10)
 
 
-def test_an_idle_stream_renews_its_token_and_gets_new_alerts(fresh_cluster, free_base_port, token_endpoint, data_dir):
-    base = free_base_port(3) + 2000  # far from the cluster's own ports
+def test_an_idle_stream_renews_its_token_and_gets_new_alerts(fresh_cluster, free_extra_ports, token_endpoint, data_dir):
+    base = free_extra_ports(3)  # away from the cluster's own ports and the ephemeral range
     oauth = Listener("OAUTH", ports=(base, base + 1, base + 2), oauthbearer=True, reauth_ms=30000)
     cluster = fresh_cluster(3, listeners=[oauth])
     cluster.create_topic("tokens", partitions=3)
