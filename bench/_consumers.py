@@ -14,7 +14,12 @@ decoding), ``adc`` (adc-streaming + fastavro in user code), ``hop`` (hop-client;
 payload decoded with fastavro in user code), ``live`` (genesis on a topic being injected:
 latency from the ``genesis.sent_ns`` header and per-visit completion; ends after
 ``--expect`` alerts or ``--timeout`` idle seconds; ``--touch candidate`` reads that field of
-every alert, ``--fields`` passes ``stream(fields=...)``).
+every alert, ``--fields`` passes ``stream(fields=...)``, ``--query SQL`` reads the rows of that push
+query instead, ``{url}`` in it standing for the topic's URL). The SQL kinds (bench/query.py):
+``query-where`` (the issue's example: three columns of the known asteroids brighter than 19),
+``python-where`` (the same condition and columns in Python, with declared fields), ``query-projection``
+(the three columns of every alert), ``query-star`` (``SELECT *`` of the alerts brighter than 18:
+whole alerts) and ``python-star`` (the same in Python, with declared fields).
 """
 
 from __future__ import annotations
@@ -102,6 +107,62 @@ def genesis_asteroids(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
 def genesis_asteroids_inline(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
     """The same filter in the consumer's own process."""
     return _asteroids(args, 0)
+
+
+#: the SQL kinds' queries ({url}: the topic); python_where and python_star are the same in Python
+WHERE = "candidate.ssnamenr <> 'null' AND candidate.magpsf < 19"
+COLUMNS = "objectId, candid, candidate.magpsf AS mag"
+QUERIES = {
+    "query-where": f"SELECT {COLUMNS} FROM '{{url}}' WHERE {WHERE}",
+    "query-projection": f"SELECT {COLUMNS} FROM '{{url}}'",
+    "query-star": "SELECT * FROM '{url}' WHERE candidate.magpsf < 18",
+}
+
+
+def _query(args: argparse.Namespace, sql: str) -> Iterator[tuple[Any, int]]:
+    import genesis.streaming as gs
+
+    with gs.query(sql.format(url=f"kafka://{args.bootstrap}/{args.topic}"), start_at="earliest") as q:
+        _ready()
+        for _, row in q(until_eos=True, timeout=args.timeout):
+            yield row, 0
+        args.bytes_total, args.alerts_total = q.stats.bytes, q.stats.alerts
+
+
+def query_where(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    return _query(args, QUERIES["query-where"])
+
+
+def query_projection(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    return _query(args, QUERIES["query-projection"])
+
+
+def query_star(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    return _query(args, QUERIES["query-star"])
+
+
+def _python(
+    args: argparse.Namespace, keep: Callable[[dict], bool], row: Callable[[dict], Any]
+) -> Iterator[tuple[Any, int]]:
+    """The query's condition as a filter that declares it reads ``candidate`` (decoded that far)."""
+    import genesis.streaming as gs
+
+    flt = gs.Filter(keep, fields=("candidate",))
+    with gs.open(f"kafka://{args.bootstrap}/{args.topic}", start_at="earliest") as stream:
+        _ready()
+        for _, alert in stream(until_eos=True, timeout=args.timeout, filter=flt):
+            yield row(alert), 0
+        args.bytes_total, args.alerts_total = stream.stats.bytes, stream.stats.alerts
+
+
+def python_where(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    keep = lambda a: a["candidate"]["ssnamenr"] != "null" and a["candidate"]["magpsf"] < 19
+    row = lambda a: {"objectId": a["objectId"], "candid": a["candid"], "mag": a["candidate"]["magpsf"]}
+    return _python(args, keep, row)
+
+
+def python_star(args: argparse.Namespace) -> Iterator[tuple[Any, int]]:
+    return _python(args, lambda a: a["candidate"]["magpsf"] < 18, lambda a: a)
 
 
 def _confluent(args: argparse.Namespace, extra: dict | None = None) -> Iterator[Any]:
@@ -229,11 +290,14 @@ def live(args: argparse.Namespace) -> dict:
     fields = tuple(args.fields.split(",")) if args.fields else None
     touch = args.touch
     cpu0 = _cpu()
-    with gs.open(url, start_at=datetime.now(timezone.utc)) as stream:
+    now_utc = datetime.now(timezone.utc)
+    opened = gs.query(args.query.format(url=url), start_at=now_utc) if args.query else gs.open(url, start_at=now_utc)
+    with opened as stream:
         announced = False
         deadline = time.monotonic() + args.timeout + 600
         while len(latencies) < args.expect and time.monotonic() < deadline:
-            for _, alert, meta in stream(timeout=0.5 if not announced else args.timeout, metadata=True, fields=fields):
+            loop = {"metadata": True} if args.query else {"metadata": True, "fields": fields}
+            for _, alert, meta in stream(timeout=0.5 if not announced else args.timeout, **loop):
                 if touch:
                     alert[touch]  # what a user's code reads
                 now = time.time_ns()
@@ -249,7 +313,7 @@ def live(args: argparse.Namespace) -> dict:
                 received_by_visit.setdefault(visit, []).append(now)
                 if len(latencies) >= args.expect:
                     break
-            if not announced and stream.assignment:
+            if not announced and (stream.stream if args.query else stream).assignment:
                 announced = True
                 _ready()
             elif announced:
@@ -326,6 +390,11 @@ KINDS: dict[str, Callable[[argparse.Namespace], Iterator[tuple[Any, int]]]] = {
     "genesis-asteroids": genesis_asteroids,
     "genesis-asteroids-inline": genesis_asteroids_inline,
     "handwritten": handwritten,
+    "query-where": query_where,
+    "query-projection": query_projection,
+    "query-star": query_star,
+    "python-where": python_where,
+    "python-star": python_star,
     "raw": raw,
     "adc": adc,
     "hop": hop,
@@ -344,6 +413,7 @@ def main() -> int:
     parser.add_argument("--fastavro", type=int, default=0, help="genesis kinds: 1 = decode with fastavro")
     parser.add_argument("--touch", default="", help="live: read this field of every alert (e.g. candidate)")
     parser.add_argument("--fields", default="", help="live: stream(fields=...), comma-separated")
+    parser.add_argument("--query", default="", help="live: the rows of this push query ({url}: the topic)")
     args = parser.parse_args()
     special = {"live": live, "profile": profile}
     result = special[args.kind](args) if args.kind in special else throughput(KINDS[args.kind], args)

@@ -25,6 +25,7 @@ import latency
 import longnight
 import parallel
 import pipe
+import query
 import throughput
 import users
 from _common import ensure_cluster, write_results
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "injector": injector,
     "parallel": parallel,
     "pipe": pipe,
+    "query": query,
     "longnight": longnight,
     "brokers": brokers,
 }

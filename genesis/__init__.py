@@ -15,7 +15,21 @@ Everything else public lives in its own module: ``genesis.alerts`` (light curves
 from . import errors
 from ._codecs import Decoder, decode_file
 from .auth import Auth
-from .streaming import Filter, Metadata, Pipe, Pool, Processed, Stats, Stream, Writer, dedup, open, pipe
+from .streaming import (
+    Filter,
+    Metadata,
+    Pipe,
+    Pool,
+    Processed,
+    Stats,
+    Stream,
+    Writer,
+    dedup,
+    open,
+    persistent_query,
+    pipe,
+    query,
+)
 
 __version__ = "0.1.0"
 
@@ -31,6 +45,8 @@ __all__ = [
     "Processed",
     "pipe",
     "Pipe",
+    "query",
+    "persistent_query",
     "Auth",
     "Decoder",
     "decode_file",

@@ -55,14 +55,15 @@ class OffsetTracker:
         else:
             part.finished.add(offset)
 
-    def mark(self) -> dict[TopicPartition, int]:
-        """The user said everything handed over so far is processed: mark every watermark.
-
-        Returns the marks not yet sent to Kafka.
+    def mark(self, hold: dict[TopicPartition, int] | None = None) -> dict[TopicPartition, int]:
+        """The user said everything handed over so far is processed: mark every watermark, but
+        none past ``hold[tp]`` (alerts handed over to a layer that has not finished them yet, as a
+        query's batch). A mark never moves back. Returns the marks not yet sent to Kafka.
         """
-        for part in self._parts.values():
+        for tp, part in self._parts.items():
             if part.watermark is not None:
-                part.marked = part.watermark
+                limit = part.watermark if hold is None or tp not in hold else min(part.watermark, hold[tp])
+                part.marked = limit if part.marked is None else max(part.marked, limit)
         return self.unsent()
 
     def unsent(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:

@@ -34,6 +34,9 @@ from ._urls import StreamSpec
 
 log = logging.getLogger("genesis")
 
+#: what :meth:`Stream.batches` asks the loop to yield before each fetch
+_FETCH = object()
+
 
 class Stream:
     """An open alert stream; iterate ``stream(...)`` (or the stream itself) for ``(idx, alert)``.
@@ -160,6 +163,41 @@ class Stream:
         processor = Processor(self._decoder, filter, mark_unchanged=True)
         return self._run(timeout, limit, False, processor, pool, until_eos or self._source.bounded, self._processed)
 
+    def batches(
+        self,
+        size: int,
+        timeout: float | None = None,
+        filter: Filter | None = None,
+        pool: PoolLike | None = None,
+        until_eos: bool = False,
+        fields: Iterable[str] | None = None,
+    ) -> Iterator[list[Processed]]:
+        """Yield processed messages (as :meth:`outcomes` does) in lists that close at ``size`` alerts,
+        or when nothing fetched waits any more, before the stream fetches again.
+
+        For work done over many alerts at once (a SQL query in DuckDB): a batch never waits for
+        alerts that have not come, and no fetch (so no rebalance, which commits what was handed
+        over) happens while the caller holds a batch it has not written out. ``fields``: the
+        top-level fields :meth:`~genesis.Processed.survivors` decodes (None: whole alerts).
+        """
+        if not isinstance(size, int) or size < 1:
+            raise errors.ConfigError(f"size must be a positive whole number, not {size!r}")
+        self._check(timeout, None, filter)
+        processor = Processor(self._decoder, filter, check_fields(fields), mark_unchanged=True)
+        bounded = until_eos or self._source.bounded
+        run = self._run(timeout, None, False, processor, pool, bounded, self._processed, _FETCH)
+        batch: list[Processed] = []
+        alerts = 0
+        for item in run:
+            if item is not _FETCH:
+                batch.append(item)
+                alerts += item.records
+            if batch and (item is _FETCH or alerts >= size):
+                yield batch
+                batch, alerts = [], 0
+        if batch:
+            yield batch
+
     def _check(self, timeout: float | None, limit: int | None, filter: Filter | None) -> None:
         if self._closed:
             raise errors.ConfigError("this stream is closed; open a new one with gs.open(...)")
@@ -178,7 +216,10 @@ class Stream:
         pool: PoolLike | None,
         until_eos: bool,
         hand_out: Callable[[Message, ProgressBar], Iterator[Any]],
+        before_fetch: object = None,
     ) -> Iterator[Any]:
+        """The loop behind every iteration: hand out what is buffered, fetch, repeat. ``before_fetch``:
+        yielded (uncounted) each time the buffer is empty and the loop is about to fetch."""
         self._stop.clear()
         bar = ProgressBar(progress, total=limit)
         pipeline = Pipeline(pool, processor) if pool is not None else None
@@ -212,6 +253,12 @@ class Stream:
                     return
                 if timeout is not None and idle and self._source.idle_for(last_message) >= timeout:
                     return
+                if before_fetch is not None:
+                    owner.release()
+                    try:
+                        yield before_fetch
+                    finally:
+                        owner.acquire()
                 fetched = self._fetch()
                 if fetched:
                     last_message = time.monotonic()
@@ -371,7 +418,7 @@ class Stream:
             self._generation[tp] = self._generation.get(tp, 0) + 1
 
     # ------------------------------------------------------------------ commits
-    def commit(self, asynchronous: bool = False) -> None:
+    def commit(self, asynchronous: bool = False, *, hold: dict[TopicPartition, int] | None = None) -> None:
         """Remember, in Kafka, that every alert handed to you so far is processed.
 
         Per partition the committed position is the one after the last alert that
@@ -379,15 +426,23 @@ class Stream:
         several alerts counts once all of them were handed over. With
         ``asynchronous=False`` (default) it returns when the brokers acknowledged it.
         An archive has nothing to remember: there, ``commit()`` does nothing.
+        ``hold``: per partition an offset not to commit past, for code that received alerts
+        but has not finished them (``gs.query`` holds its batch's unreturned rows so).
         """
         with self.owner:
-            unsent = self._tracker.mark()
+            unsent = self._tracker.mark(hold)
             if unsent:
                 self._send(unsent, asynchronous)
 
     def _send(self, offsets: dict[TopicPartition, int], asynchronous: bool) -> None:
         if self._source.commit(offsets, asynchronous):
             self._tracker.sent(offsets)
+
+    def caught_up(self) -> bool:
+        """True when nothing fetched waits and every assigned partition was read to its end (what
+        ``until_eos=True`` waits for); an archive, once read."""
+        with self.owner:
+            return not self._buffer and self._source.caught_up()
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:

@@ -6,7 +6,8 @@ understood, and every message says what to do about it::
 
     GenesisError
     ├── ConfigError              a bad option, URL or credentials file
-    │   └── URLError             a URL that does not follow the kafka:// grammar
+    │   ├── URLError             a URL that does not follow the kafka:// grammar
+    │   └── QueryError           SQL genesis cannot run over a stream (genesis.sql)
     ├── BrokerError              talking to Kafka failed
     │   ├── BrokerUnreachableError   no broker answered within the connect timeout
     │   ├── UnknownTopicError        the topic does not exist
@@ -20,7 +21,7 @@ understood, and every message says what to do about it::
     ├── DecodeError              a packet could not be decoded (names topic/partition/offset)
     │   ├── SchemaNotFoundError  the packet names a schema genesis cannot find
     │   └── SchemaMismatchError  an alert does not fit a Spark DataFrame's columns (genesis.spark)
-    ├── FilterError              the user's filter raised (names topic/partition/offset)
+    ├── FilterError              the user's filter (or Lambda function) raised (names topic/partition/offset)
     │   └── UndeclaredFieldError a declared-fields filter read a field it did not declare
     └── ClusterError             the local Kafka cluster could not be run
         ├── ToolMissingError     java or mvn is missing
@@ -43,6 +44,12 @@ class ConfigError(GenesisError, ValueError):
 
 class URLError(ConfigError):
     """A stream URL does not follow ``kafka://[group@]host[:port][,host2...]/topic[,topic2...]``."""
+
+
+class QueryError(ConfigError):
+    """The SQL of a query cannot run: a syntax error (shown with a caret), a construct that has no
+    meaning over an endless stream (aggregates, ORDER BY, ...), a table it does not know, or an
+    expression DuckDB refused for the alerts' types; the message says which and what to write."""
 
 
 class BrokerError(GenesisError):

@@ -37,6 +37,10 @@ skipped). genesis' own readers read committed data only; Java and Spark clients 
   committed inside the transaction, and a ``kafka://`` quarantine is written in the transaction
   too. A directory quarantine is at-least-once (a file is written before its transaction commits).
 
+A ``step=`` (:class:`BatchStep`) decides, over batches of messages at once, what each message
+becomes: ``genesis.sql``'s persistent queries (``CREATE STREAM name AS SELECT ...``) run their SQL
+over each batch in DuckDB that way, inside the same transactions.
+
 Exactly-once covers Kafka to Kafka. To get it into a database or files, store the input offsets
 with the data in one local transaction and resume from them: ``docs/exactly-once.md`` shows it
 with SQLite.
@@ -46,12 +50,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaException
 
 from . import _topics
+from ._codecs import Decoder
 from ._kafka import Credentials, new_admin, translate
 from ._models import Metadata, Processed
 from ._parallel import PoolLike
@@ -68,7 +74,40 @@ from .errors import ConfigError, DecodeError, UnknownTopicError
 COMMIT_EVERY = 2000
 COMMIT_SECONDS = 0.5
 
-__all__ = ["pipe", "Pipe", "PipeStats", "output_partitions", "COMMIT_EVERY", "COMMIT_SECONDS"]
+#: a pipe with a step hands it batches of up to this many alerts (fewer when no more are waiting)
+STEP_BATCH = 1000
+
+__all__ = [
+    "pipe",
+    "Pipe",
+    "PipeStats",
+    "BatchStep",
+    "output_partitions",
+    "COMMIT_EVERY",
+    "COMMIT_SECONDS",
+    "STEP_BATCH",
+]
+
+
+class BatchStep(Protocol):
+    """Work a pipe does over a batch of messages at once, before it writes them (a SQL query).
+
+    A batch closes at :data:`STEP_BATCH` alerts or when no more are waiting, so it never holds an
+    alert back; the pipe writes its outputs in the open transaction before it fetches again.
+    """
+
+    #: the top-level fields the step reads of each alert (None: all); alerts are decoded that far
+    fields: tuple[str, ...] | None
+
+    def __call__(self, batch: Sequence[Processed], decoder: Decoder) -> Sequence[Processed | bytes | None]:
+        """Per message of ``batch``, in order, what the pipe writes for it: a :class:`~genesis.Processed`
+        (its ``kept`` alerts: forwarded byte for byte when all pass, else re-encoded like the
+        message), the bytes of one output message, or None (nothing). ``decoder`` is the pipe's."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the step holds (the pipe closes it with itself)."""
+        ...
 
 
 @dataclass
@@ -99,6 +138,7 @@ def pipe(
     create: bool = False,
     commit_every: int = COMMIT_EVERY,
     commit_seconds: float = COMMIT_SECONDS,
+    step: BatchStep | None = None,
     **read_options: Any,
 ) -> Pipe:
     """Open an exactly-once pipe from ``in_url`` (a group's) to ``out_url`` (one topic).
@@ -106,7 +146,8 @@ def pipe(
     ``filter`` as in ``stream(filter=...)``; ``pool`` decodes and filters in worker processes (order
     kept); ``schema``/``schema_id`` encode what the filter returns instead of alerts; ``slot``
     names this process among the group's pipes; ``create`` makes a missing output topic (as many
-    partitions as the input's); ``read_options`` are ``gs.open``'s (``start_at``, ``auth``, ...).
+    partitions as the input's); ``step`` works over batches of messages (:class:`BatchStep`; not
+    with ``filter``/``pool``); ``read_options`` are ``gs.open``'s (``start_at``, ``auth``, ...).
     """
     return Pipe(
         in_url,
@@ -119,6 +160,7 @@ def pipe(
         create=create,
         commit_every=commit_every,
         commit_seconds=commit_seconds,
+        step=step,
         read_options=ReadOptions.of(read_options, "pipe()"),
     )
 
@@ -165,6 +207,7 @@ class Pipe:
         commit_every: int,
         commit_seconds: float,
         read_options: ReadOptions,
+        step: BatchStep | None = None,
     ) -> None:
         spec_in, spec_out = parse_url(in_url), parse_url(out_url)
         if spec_in.scheme != "kafka" or spec_out.scheme != "kafka":
@@ -181,9 +224,12 @@ class Pipe:
             raise ConfigError("commit_every must be a positive integer and commit_seconds a positive number")
         if schema_id is not None and schema is None:
             raise ConfigError("schema_id= needs schema=, the schema it stands for")
+        if step is not None and (filter is not None or pool is not None):
+            raise ConfigError("a pipe with a step= does its work there: give no filter= or pool= with it")
         self.in_spec, self.out_spec, self.topic = spec_in, spec_out, spec_out.topics[0]
         self.filter, self.pool, self.schema, self.schema_id = filter, pool, schema, schema_id
         self.commit_every, self.commit_seconds = commit_every, commit_seconds
+        self.step = step
         self.stats = PipeStats()
         self._stop = threading.Event()
         options = read_options.source_options()
@@ -239,17 +285,24 @@ class Pipe:
         since = 0
         while not self._stop.is_set():
             moved = False
-            for processed in self.stream.outcomes(
-                filter=self.filter, pool=self.pool, timeout=self.commit_seconds, until_eos=until_eos
-            ):
+            size = self._batch_size(limit)
+            fields = self.step.fields if self.step is not None else None
+            batches = self.stream.batches(
+                size, self.commit_seconds, self.filter, self.pool, until_eos=until_eos, fields=fields
+            )
+            for batch in batches:
                 moved = True
                 with self.stream.owner:  # nothing commits between a message and its output
-                    self._move(processed)
-                since += processed.records
+                    outputs = self.step(batch, self.decoder) if self.step is not None else batch
+                    for processed, output in zip(batch, outputs, strict=True):
+                        self._move(processed, output)
+                since += sum(processed.records for processed in batch)
                 if since >= self.commit_every or time.monotonic() - opened >= self.commit_seconds:
                     self.commit()
                     since, opened = 0, time.monotonic()
                 if self._stop.is_set() or (limit is not None and self.stats.alerts + self._pending.alerts >= limit):
+                    break
+                if self._batch_size(limit) < size:  # close to the limit: smaller batches from here
                     break
             self.commit()  # also when the input paused: an open transaction would hold its outputs back
             since, opened = 0, time.monotonic()
@@ -261,16 +314,31 @@ class Pipe:
                 break
         return self.stats
 
+    def _batch_size(self, limit: int | None) -> int:
+        """Alerts per batch: one message at a time without a step; a step's batch, never past ``limit``."""
+        if self.step is None:
+            return 1
+        if limit is None:
+            return STEP_BATCH
+        return max(1, min(STEP_BATCH, limit - self.stats.alerts - self._pending.alerts))
+
     def _at_end(self) -> bool:
         """Every assigned input partition read to its end (an aborted transaction rewinds them: a
         quiet moment while they are fetched again is not the end), or none assigned to this pipe."""
         return self._source.caught_up() or not self._source.assignment
 
-    def _move(self, processed: Processed) -> None:
-        """Produce the output of one processed message into the open transaction."""
+    def _move(self, processed: Processed, output: Processed | bytes | None) -> None:
+        """Produce what one processed message became (``output``, see :class:`BatchStep`) into the open
+        transaction."""
         meta = processed.meta
         self._pending.messages += 1
         self._pending.alerts += processed.records
+        if output is None:
+            return
+        if not isinstance(output, Processed):
+            self._produce(meta, bytes(output))
+            return
+        processed = output
         if not processed.kept:
             return
         if processed.unchanged:  # the message itself is the result
@@ -280,6 +348,10 @@ class Pipe:
             value = encode_alerts(processed.survivors(), self.schema, self.schema_id)
         else:  # some alerts passed: re-encoded with the message's own schema
             value = self.decoder.encode_like(processed.survivors(), meta.value or b"", meta.key)
+        self._produce(meta, value)
+
+    def _produce(self, meta: Metadata, value: bytes) -> None:
+        """One output message of the input message ``meta``: its key, partition and provenance."""
         headers: list[tuple[str, str | bytes | None]] = [
             *meta.headers,
             ("genesis.topic", meta.topic.encode()),
@@ -307,11 +379,15 @@ class Pipe:
         self.stream.stop()
 
     def close(self) -> None:
-        """Leave the group (committing what :meth:`run` finished) and let the producer go."""
+        """Leave the group (committing what :meth:`run` finished) and let the producer (and the step) go."""
         try:
             self.stream.close()
         finally:
-            self.transaction.close()
+            try:
+                self.transaction.close()
+            finally:
+                if self.step is not None:
+                    self.step.close()
 
     def __enter__(self) -> Pipe:
         return self

@@ -44,6 +44,8 @@ __all__ = [
     "Processed",
     "pipe",
     "Pipe",
+    "query",
+    "persistent_query",
     "StreamSpec",
     "parse_url",
     "errors",
@@ -112,6 +114,33 @@ def open(url: str, mode: str = "r", **options: Any) -> Stream | Writer:
             raise ConfigError("writing is supported to kafka:// URLs only")
         return Writer(spec, **options)
     return _open_reader(spec, ReadOptions.of(options, "mode 'r'"))
+
+
+def query(sql: str, tables: Any = None, **open_options: Any) -> Any:
+    """A push query: the rows of ``sql`` (DuckDB's dialect) over the alert stream its FROM names.
+
+    ``for idx, row in q(until_eos=True)``, with ``gs.open``'s commit semantics; see
+    :func:`genesis.sql.query` (imported on first use: DuckDB starts in ~0.1 s).
+    """
+    return _sql().query(sql, tables, **open_options)
+
+
+def persistent_query(sql: str, tables: Any = None, **pipe_options: Any) -> Pipe:
+    """A persistent query, ``CREATE STREAM name AS SELECT ...``: an exactly-once pipe from the FROM
+    topic into ``name``; ``with ... as p: p.run(until_eos=True)``. See :func:`genesis.sql.persistent_query`.
+    """
+    return _sql().persistent_query(sql, tables, **pipe_options)
+
+
+def _sql() -> Any:
+    """:mod:`genesis.sql`, imported when a query is first opened (DuckDB, sqlglot and pyarrow)."""
+    try:
+        from . import sql
+    except ImportError as exc:
+        raise ConfigError(
+            f"queries need sqlglot, DuckDB and pyarrow, which genesis installs ({exc}): reinstall genesis-streaming"
+        ) from None
+    return sql
 
 
 def _open_reader(spec: StreamSpec, options: ReadOptions) -> Stream:

@@ -18,9 +18,6 @@ from genesis.errors import ConfigError
 
 from ._avro import plain_schema
 
-#: how users get pyarrow
-EXTRA = "genesis-streaming[parquet]"
-
 
 def require_pyarrow() -> Any:
     """The ``pyarrow`` module, or a :class:`ConfigError` that says how to install it."""
@@ -28,7 +25,9 @@ def require_pyarrow() -> Any:
         import pyarrow
         import pyarrow.parquet
     except ImportError as exc:
-        raise ConfigError(f"Parquet files need pyarrow ({exc}): pip install '{EXTRA}'") from None
+        raise ConfigError(
+            f"Parquet files need pyarrow, a dependency of genesis ({exc}): reinstall it (pip install genesis-streaming)"
+        ) from None
     return pyarrow
 
 

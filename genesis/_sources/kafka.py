@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,6 +45,12 @@ from . import TopicPartition as TP
 from .stall import STALL_TIMEOUT, Behind, StallWatch, behind, check_stall_timeout
 
 log = logging.getLogger("genesis")
+
+
+def _names(partitions: Iterable[TP]) -> str:
+    """``topic[p], ...`` (the form of the debug log of assignments, which tests parse)."""
+    return ", ".join(f"{topic}[{partition}]" for topic, partition in sorted(partitions))
+
 
 _BATCH = 500  # messages per consume() call
 _POLL_SECONDS = 0.25  # how long one consume() may block: bounds the reaction to stop() and Ctrl-C
@@ -141,6 +147,7 @@ class KafkaSource:
         self.start_at = start_at
         self.connect_timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         self.assigned_at: float | None = None
+        self._idle_since: float | None = None  # set by a rebuild: the idle clock the next assignment keeps
         self._assigned: set[TP] = set()
         self._eof: set[TP] = set()
         self._seeked: set[TP] = set()
@@ -267,6 +274,7 @@ class KafkaSource:
                 self._seeked.add(key)
             keys.append(key)
         self._resume_returning(consumer, partitions)
+        log.debug("partitions assigned: %s", _names(keys))
         if self.start_at == "latest":
             self._note_started_at_end(consumer, partitions)
         self._assigned.update(keys)
@@ -280,8 +288,9 @@ class KafkaSource:
             # librdkafka keeps a partition's pause across unassign and assign: one the keeper paused
             # before it was revoked or lost would come back paused, and never be read
             consumer.resume(partitions)
-        if partitions:  # new work: the idle clock of stream(timeout=) starts again
-            self.assigned_at = time.monotonic()
+        if partitions:  # new work: the idle clock of stream(timeout=) starts again (not after a rebuild)
+            self.assigned_at = self._idle_since if self._idle_since is not None else time.monotonic()
+            self._idle_since = None
 
     def _resume_returning(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start partitions that come back after what this stream handed out of them before.
@@ -331,6 +340,7 @@ class KafkaSource:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        log.debug("partitions revoked: %s", _names(revoked))
         assert self._listener is not None
         self._remember(revoked)
         self._listener.revoking(revoked)  # commits what is owed for them, while they are still ours
@@ -339,6 +349,7 @@ class KafkaSource:
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost partitions already belong to someone else: committing would fail; just let go.
         lost = {(tp.topic, tp.partition) for tp in partitions}
+        log.debug("partitions lost: %s", _names(lost))
         assert self._listener is not None
         self._remember(lost)
         self._listener.lost(lost)
@@ -447,7 +458,9 @@ class KafkaSource:
         self._consumer = self._new_consumer()
         self._subscribe()
         self.rebuilds += 1
-        self.assigned_at = time.monotonic()  # the idle clock of stream(timeout=) restarts, as on an assignment
+        # the idle clock of stream(timeout=) goes on across a rebuild (the new consumer's assignment
+        # is not new work): partitions that stay unreadable end the stream at its timeout, not never
+        self._idle_since = self.assigned_at
         self._watch.healed()
 
     def idle_for(self, last_message: float) -> float:

@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 import sys
 
-from ..errors import GenesisError
+from ..errors import GenesisError, QueryError
 
 #: the order ``genesis --help`` lists subcommands in; others follow alphabetically
 ORDER = ["consume", "pipe", "topics", "show", "load", "inject", "cluster", "doctor", "auth"]
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except QueryError as exc:  # the SQL given is wrong: a usage error, as argparse's are
+        print(f"genesis: error: {exc}", file=sys.stderr)
+        return 2
     except GenesisError as exc:
         print(f"genesis: error: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ Output formats:
   (ZTF) or ``<diaSourceId>.avro`` (LSST), readable by ``fastavro.reader``. A one-alert
   container message is written as received, byte for byte; other alerts are written with
   the schema they were sent with.
-* ``parquet``: Parquet files in ``--output DIR`` (needs pyarrow: ``genesis-streaming[parquet]``),
+* ``parquet``: Parquet files in ``--output DIR`` (pyarrow, installed with genesis),
   one row per alert, nested fields kept nested; a new file every ``--alerts-per-file`` alerts or
   ``--seconds-per-file`` seconds and for every writer schema; a file being written is
   ``_*.part`` (readers skip it). See :mod:`genesis.parquet`.
@@ -25,11 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from .._loader import load_callable
 from .._models import Metadata
 from ..errors import ConfigError
 from . import _notes as notes
+from . import _reading as reading
 
 EXAMPLES = """examples:
   genesis consume kafka://localhost/small --start-at earliest --limit 5
@@ -66,22 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("url", help="kafka://[group@]host[:port]/topic[,topic2]")
-    p.add_argument(
-        "--start-at",
-        default="latest",
-        type=parse_start_at,
-        metavar="WHEN",
-        help="earliest | latest (default; where the group has no committed offset) | "
-        "an ISO time (UTC unless it says) | -N (the last N of every partition)",
-    )
+    reading.add_start_at(p)
     p.add_argument("--limit", type=int, metavar="N", help="stop after N alerts (per process with --processes)")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        metavar="S",
-        help="stop after S seconds without a new alert (default: wait forever, or 10 s with --until-eos)",
-    )
-    p.add_argument("--until-eos", action="store_true", help="stop once caught up with the end of every partition")
+    reading.add_end(p)
     p.add_argument(
         "--filter",
         metavar="MODULE:FUNCTION",
@@ -128,27 +114,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="N consumer processes in one group (the group of the URL, or a new shared one)",
     )
-    p.add_argument("--schemas", metavar="DIR", help="directory of .avsc files for Confluent wire-format (LSST) alerts")
-    p.add_argument("--schema-registry", metavar="URL", help="Confluent schema registry for wire-format alerts")
+    reading.add_schemas(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
 
 
 # ------------------------------------------------------------------------------ argument parsing
-def parse_start_at(text: str) -> str | int | datetime:
-    """``earliest``/``latest``, ``-N``, or an ISO 8601 time (a trailing ``Z`` allowed)."""
-    if text in ("earliest", "latest"):
-        return text
-    if re.fullmatch(r"-\d+", text):
-        return int(text)
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not earliest, latest, -N or an ISO time like 2024-05-01T06:00:00"
-        ) from None
-
-
 def parse_fields(text: str) -> tuple[str, ...]:
     """``objectId,candidate`` -> ``("objectId", "candidate")``."""
     names = tuple(f.strip() for f in text.split(",") if f.strip())
@@ -327,10 +298,6 @@ def _filter(args: argparse.Namespace) -> MarkTransformed | None:
     return MarkTransformed(load_callable(args.filter, "--filter")) if args.filter else None
 
 
-def _timeout(args: argparse.Namespace) -> float | None:
-    return args.timeout if args.timeout is not None else (10.0 if args.until_eos else None)
-
-
 def _output(args: argparse.Namespace, **options: Any) -> Output:
     """The Output the arguments ask for."""
     from .._urls import parse_url
@@ -362,7 +329,7 @@ def consume(args: argparse.Namespace) -> int:
         n = 0
         try:
             for _, item, meta in stream(
-                timeout=_timeout(args),
+                timeout=reading.timeout(args),
                 limit=args.limit,
                 until_eos=args.until_eos,
                 filter=_filter(args),
@@ -420,7 +387,7 @@ def run_processes(args: argparse.Namespace) -> int:
         metadata=True,
         start_at=args.start_at,
         filter=_filter(args),
-        timeout=_timeout(args),
+        timeout=reading.timeout(args),
         until_eos=args.until_eos,
         limit=args.limit,
         commit=args.commit,

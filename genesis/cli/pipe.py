@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import subprocess
-import sys
 from dataclasses import asdict
 from typing import Any
 
 from .._loader import load_callable
 from ..errors import ConfigError
 from . import _notes as notes
-from .consume import parse_start_at
+from ._processes import child_options, run_slots
+from ._reading import parse_start_at, start_at_text
 
 EXAMPLES = """examples:
   genesis pipe kafka://asteroids@localhost/medium kafka://localhost/asteroids \\
@@ -84,20 +83,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _child_argv(args: argparse.Namespace, slot: int) -> list[str]:
     """The command line of the pipe process of ``slot`` (OUT exists by then)."""
-    start = args.start_at.isoformat() if hasattr(args.start_at, "isoformat") else str(args.start_at)
-    argv = ["pipe", args.in_url, args.out_url, f"--start-at={start}", "--slot", str(slot)]
-    for flag, value in (
+    argv = ["pipe", args.in_url, args.out_url, f"--start-at={start_at_text(args.start_at)}", "--slot", str(slot)]
+    values = (
         ("--filter", args.filter),
         ("--timeout", args.timeout),
         ("--limit", args.limit),
         ("--schemas", args.schemas),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    for flag, on in (("--until-eos", args.until_eos), ("--json", args.json)):
-        if on:
-            argv.append(flag)
-    return argv
+    )
+    return argv + child_options(values, (("--until-eos", args.until_eos), ("--json", args.json)))
 
 
 def _processes(args: argparse.Namespace) -> int:
@@ -106,10 +99,4 @@ def _processes(args: argparse.Namespace) -> int:
     from ..pipe import output_partitions
 
     output_partitions(parse_url(args.in_url), parse_url(args.out_url), create=args.create)  # once, before they race
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "genesis", *_child_argv(args, slot)]) for slot in range(args.processes)
-    ]
-    try:
-        return max(p.wait() for p in procs)
-    except KeyboardInterrupt:  # the children got it too: they commit and stop
-        return max(p.wait() for p in procs) or 130
+    return run_slots(lambda slot: _child_argv(args, slot), args.processes)

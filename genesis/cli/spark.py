@@ -19,7 +19,7 @@ from typing import Any
 
 from .._loader import load_callable
 from ..errors import ConfigError
-from .consume import parse_start_at
+from ._reading import parse_start_at
 
 EXAMPLES = """examples:
   genesis spark kafka://localhost/medium --filter genesis.filters:filter_asteroids \\

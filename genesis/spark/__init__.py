@@ -9,6 +9,8 @@
     df = gsp.read(spark, "kafka://localhost/medium")     # decoded alerts + topic/partition/offset/timestamp
     kept = gsp.apply(df, filter_asteroids)               # the filter runs on the executors
     query = gsp.write(kept, "asteroids/", checkpoint="asteroids.ckpt")   # Parquet, exactly once
+    rows = gsp.query(spark, "SELECT objectId, candidate.magpsf AS mag FROM 'kafka://localhost/medium' "
+                            "WHERE candidate.magpsf < 16")          # gs.query's SQL, as a DataFrame
 
 The alerts are decoded on the executors by genesis' own decoder (``mapInArrow``), and the filter
 sees the very dict ``gs.open`` yields, decoded from the message bytes (prefix decoding and
@@ -42,8 +44,9 @@ from .._codecs import Decoder
 from .._fields import check_fields
 from .._kafka import Credentials
 from .._processing import Processor
+from .._tables import is_parquet, table_file
 from .._urls import parse_url
-from ..errors import ConfigError, DecodeError, FilterError, SchemaMismatchError
+from ..errors import ConfigError, DecodeError, FilterError, QueryError, SchemaMismatchError
 from ._jars import check_java, check_pyspark, connector_jars, package, spark_version
 from ._options import sink_options, source_options
 from ._topic import inspect, writer_schemas
@@ -58,6 +61,7 @@ __all__ = [
     "session",
     "read",
     "apply",
+    "query",
     "write",
     "wait",
     "translate",
@@ -292,6 +296,82 @@ def _from_columns(df: DataFrame) -> _Read:
     columns = Columns(alert, converted, meta_names(alert.fieldNames()), raw=True, large_types=False)
     decoder = Decoder(schemas=config.get("schemas"), schema_registry=config.get("schema_registry"))
     return _Read(frame, decoder, fields, columns, config)
+
+
+# ---------------------------------------------------------------------------- SQL
+def query(
+    spark: SparkSession,
+    sql: str,
+    tables: Mapping[str, Any] | None = None,
+    *,
+    start_at: Any = "earliest",
+    until_eos: bool = False,
+    **read_options: Any,
+) -> DataFrame:
+    """The SQL of ``gs.query`` (DuckDB's dialect, genesis' functions) over a ``kafka://`` stream, on Spark.
+
+    A streaming DataFrame of the rows (with ``until_eos=True`` a batch of what the topics hold
+    now), the same rows ``gs.query(sql)`` gives: the text is checked by genesis' planner (what a
+    stream query refuses, it refuses here too), translated by sqlglot to Spark SQL with genesis'
+    functions written out (``genesis.spark._sql``) and run by ``spark.sql`` over :func:`read`'s
+    alert columns (only the fields the query reads are decoded). ``tables``: names the query joins,
+    each a CSV or Parquet path, a pandas DataFrame or a Spark DataFrame (a cone join is a
+    broadcast nested-loop join here, not bucketed). ``read_options`` are :func:`read`'s.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    from ..sql import plan
+    from ._sql import is_list_in, to_spark
+
+    check_pyspark()
+    the_plan = plan(sql, tuple(tables or ()))
+    if the_plan.create is not None:
+        raise QueryError(
+            f"CREATE STREAM {the_plan.create} runs with gs.persistent_query or genesis query (exactly once); on "
+            "Spark, write this query's DataFrame with genesis.spark.write"
+        )
+    df = read(spark, the_plan.source, start_at=start_at, until_eos=until_eos, fields=the_plan.fields, **read_options)
+    meta = set(_READS[df].columns.names.values())
+    alerts = df.select(*[c for c in df.columns if c not in meta])
+    view = f"genesis_alerts_{abs(hash((sql, id(df)))) % 10**12}"
+    alerts.createOrReplaceTempView(view)
+    for name, source in (tables or {}).items():
+        _table(spark, source, name).createOrReplaceTempView(name)
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    aliases = {view}
+    for table in tree.find_all(exp.Table):
+        if table.name == the_plan.source:
+            if table.alias:
+                aliases.add(table.alias.lower())
+            table.replace(exp.Table(this=exp.to_identifier(view), alias=table.args.get("alias")))
+    text = to_spark(tree, is_list_in(alerts.schema, aliases))
+    try:
+        return spark.sql(text)
+    except Exception as exc:
+        raise QueryError(f"Spark could not run the query ({_first_line(exc)}):\n  {text}") from None
+
+
+def _table(spark: SparkSession, source: Any, name: str) -> DataFrame:
+    """A table of ``query(tables=...)`` as a Spark DataFrame."""
+    path = table_file(name, source)
+    if path is not None:
+        if is_parquet(path):
+            return spark.read.parquet(str(path))
+        return spark.read.csv(str(path), header=True, inferSchema=True)
+    if hasattr(source, "schema") and hasattr(source, "createOrReplaceTempView"):
+        return source
+    try:
+        return spark.createDataFrame(source)
+    except Exception as exc:
+        raise ConfigError(
+            f"the table {name!r} must be a CSV or Parquet path, a pandas or a Spark DataFrame, not "
+            f"{type(source).__name__} ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 # ---------------------------------------------------------------------------- writing

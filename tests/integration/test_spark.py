@@ -173,6 +173,7 @@ def test_rubin_wire_format_alerts_decode(spark, cluster, data_dir):
         assert (row.mpc_orbits is None) == (record.get("mpc_orbits") is None)
 
 
+@pytest.mark.edit_loop
 def test_an_unknown_field_fails_the_query_naming_it(spark, demo, tmp_path):
     df = gsp.read(spark, demo.url("small"), until_eos=True, schema="objectId string, candid bigint")
     with pytest.raises(errors.SchemaMismatchError, match=r"holds the field '\w+', which they do not have") as info:
@@ -313,3 +314,67 @@ def test_the_cli_prints_the_spark_submit_line(tmp_path, demo):
     line = done.stderr.strip().splitlines()[-1]
     assert line.lstrip().startswith("spark-submit --master spark://HOST:7077 --packages " + gsp.package())
     assert "spark.pyspark.python=/opt/env/bin/python" in line and "genesis/spark/__main__.py" in line
+
+
+# ---------------------------------------------------------------------- the same SQL as gs.query
+
+
+def _rounded(row: dict) -> tuple:
+    """A row as comparable values: floats to 9 significant digits (the JVM's and C's libm may differ
+    in the last bit of a sine), lists as tuples."""
+
+    def fix(v):
+        if isinstance(v, float):
+            return float(f"{v:.9g}")
+        if isinstance(v, list):
+            return tuple(fix(x) for x in v)
+        return v
+
+    return tuple(sorted((k, fix(v)) for k, v in row.items()))
+
+
+SQL_ON_BOTH = [
+    "SELECT objectId, candid, candidate.magpsf AS mag FROM '{url}' "
+    "WHERE candidate.ssnamenr <> 'null' AND candidate.magpsf < 19",
+    "SELECT candid, len(prv_candidates) AS n, "
+    "list_min([p.magpsf for p in prv_candidates if p.magpsf IS NOT NULL]) AS best, "
+    "[p.jd for p in prv_candidates] AS jds, jd_to_iso(candidate.jd) AS t, galactic_b(candidate.ra, candidate.dec) AS b, "
+    "CASE WHEN candidate.isdiffpos = 't' THEN 'positive' ELSE 'negative' END AS sign "
+    "FROM '{url}' WHERE len(prv_candidates) > 3 AND regexp_matches(objectId, '^ZTF')",
+]
+
+
+@pytest.mark.parametrize("sql", SQL_ON_BOTH, ids=["asteroids", "history-lists-functions"])
+def test_the_same_sql_selects_the_same_rows_as_gs_query(spark, demo, sql):
+    text = sql.format(url=demo.url("medium"))
+    with gs.query(text, start_at="earliest") as q:
+        want = sorted(_rounded(r) for _, r in q(until_eos=True))
+    got = sorted(_rounded(r.asDict(recursive=True)) for r in gsp.query(spark, text, until_eos=True).collect())
+    assert want and got == want
+
+
+def test_a_watchlist_join_on_spark_and_as_a_stream(spark, demo, tmp_path):
+    with gs.open(demo.url("small"), start_at="earliest") as stream:
+        alerts = [a for _, a in stream(until_eos=True, fields=("candid", "candidate"))]
+    wl = tmp_path / "mylist.csv"
+    wl.write_text(
+        "name,ra,dec,radius\n"
+        + "".join(
+            f"s{a['candid']},{a['candidate']['ra'] + 0.5 / 3600},{a['candidate']['dec']},2.0\n" for a in alerts[::7]
+        )
+    )
+    sql = (
+        f"SELECT a.candid, w.name FROM '{demo.url('small')}' a JOIN watchlist w "
+        "ON cone(a.candidate.ra, a.candidate.dec, w.ra, w.dec, w.radius)"
+    )
+    with gs.query(sql, tables={"watchlist": str(wl)}, start_at="earliest") as q:
+        want = sorted((r["candid"], r["name"]) for _, r in q(until_eos=True))
+    assert want
+    streaming = gsp.query(spark, sql, tables={"watchlist": str(wl)})
+    assert streaming.isStreaming
+    out = tmp_path / "matches"
+    gsp.write(streaming, str(out), checkpoint=str(tmp_path / "ckpt"), trigger="available_now", block=True)
+    got = sorted((r.candid, r.name) for r in spark.read.parquet(str(out)).collect())
+    assert got == want
+    with pytest.raises(errors.QueryError, match="aggregate"):
+        gsp.query(spark, f"SELECT count(*) FROM '{demo.url('small')}'")

@@ -59,3 +59,18 @@ def test_contiguous_prefix_under_any_completion_order(gaps, rnd):
             prefix += 1
         expected = offsets[prefix - 1] + 1 if prefix else None
         assert t.watermarks().get(TP) == expected
+
+
+def test_hold_keeps_a_mark_before_what_a_layer_above_has_not_finished():
+    t = OffsetTracker()
+    other = ("t", 1)
+    for o in range(10):
+        t.fetched(TP, o)
+        t.done(TP, o)
+    t.fetched(other, 0)
+    t.done(other, 0)
+    assert t.mark(hold={TP: 4}) == {TP: 4, other: 1}  # a partition without a hold is marked as usual
+    t.sent({TP: 4, other: 1})
+    assert t.mark(hold={TP: 2}) == {}  # a mark never moves back
+    assert t.mark(hold={TP: 7}) == {TP: 7}
+    assert t.mark(hold={TP: 99}) == {TP: 10}  # and never past what was handed over

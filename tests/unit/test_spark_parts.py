@@ -159,3 +159,23 @@ def test_executor_errors_are_made_again_on_the_driver() -> None:
     assert isinstance(back, errors.DecodeError) and str(back) == str(decode) and back.offset == 2
     plain = RuntimeError("something else")
     assert translate(plain) is plain
+
+
+def test_the_sql_of_gs_query_becomes_spark_sql_with_genesis_functions_written_out() -> None:
+    import sqlglot
+
+    from genesis.spark._sql import to_spark
+
+    tree = sqlglot.parse_one(
+        "SELECT len(a.prv_candidates) AS n, len(objectId) AS chars, "
+        "[p.magpsf for p in a.prv_candidates if p.magpsf IS NOT NULL] AS mags, mjd_to_iso(a.mjd) AS t "
+        "FROM v a JOIN w ON cone(a.candidate.ra, a.candidate.dec, w.ra, w.dec, 2.0)",
+        read="duckdb",
+    )
+    text = to_spark(tree, lambda e: "prv_candidates" in e.sql())
+    assert "ARRAY_SIZE(a.prv_candidates) AS n" in text and "LENGTH(objectId) AS chars" in text
+    assert "TRANSFORM(FILTER(a.prv_candidates, p -> NOT p.magpsf IS NULL), p -> p.magpsf) AS mags" in text
+    assert "TIMESTAMP_MICROS" in text and "(((a.mjd) + 2400000.5) - 2440587.5)" in text  # macros in macros
+    assert "ASIN(LEAST(1.0, SQRT(" in text and "CONE(" not in text.upper()  # the haversine itself
+    with pytest.raises(errors.QueryError, match="takes 5 arguments"):
+        to_spark(sqlglot.parse_one("SELECT cone(1, 2) FROM v", read="duckdb"), lambda e: False)
