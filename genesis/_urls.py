@@ -64,6 +64,11 @@ class StreamSpec:
         return f"kafka://{group}{self.bootstrap_servers}/{','.join(self.topics)}"
 
 
+def is_webhook(url: str) -> bool:
+    """An ``http://`` or ``https://`` URL: where a pipe POSTs its outputs (``genesis.webhook``)."""
+    return url.lower().startswith(("http://", "https://"))
+
+
 def _fail(url: str, why: str) -> URLError:
     return URLError(
         f"invalid stream URL {url!r}: {why}. Expected {_FORM}, "

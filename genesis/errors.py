@@ -18,6 +18,7 @@ understood, and every message says what to do about it::
     │   ├── HeldTooLongError         the loop held an alert longer than max_hold (group left)
     │   └── FencedError              a pipe's transactions were taken over by a newer incarnation
     ├── DeliveryError            a message could not be written (producer)
+    │   └── WebhookError         a webhook refused an alert, or its retries ran out (names the alert)
     ├── DecodeError              a packet could not be decoded (names topic/partition/offset)
     │   ├── SchemaNotFoundError  the packet names a schema genesis cannot find
     │   └── SchemaMismatchError  an alert does not fit a Spark DataFrame's columns (genesis.spark)
@@ -125,6 +126,26 @@ class _Located:
         return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
+class WebhookError(_Located, DeliveryError):
+    """A webhook answered an alert's POST with a status that is not retried (a 4xx other than 408 and
+    429), or its retries ran out (``max_retries``), and no dead letter was given. ``status`` and
+    ``response`` are the server's answer (None and "" when it never answered)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        status: int | None = None,
+        response: str = "",
+    ) -> None:
+        self._locate(topic, partition, offset)
+        self.status, self.response = status, response
+        super().__init__(message)
+
+
 class DecodeError(_Located, GenesisError):
     """A packet could not be decoded into an alert.
 
@@ -208,6 +229,7 @@ __all__ = [
     "GenesisError",
     "ConfigError",
     "URLError",
+    "QueryError",
     "BrokerError",
     "BrokerUnreachableError",
     "UnknownTopicError",
@@ -218,6 +240,7 @@ __all__ = [
     "HeldTooLongError",
     "FencedError",
     "DeliveryError",
+    "WebhookError",
     "DecodeError",
     "SchemaNotFoundError",
     "SchemaMismatchError",

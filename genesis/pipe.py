@@ -52,7 +52,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from confluent_kafka import KafkaException
 
@@ -67,8 +67,11 @@ from ._producer import encode_alerts
 from ._reading import ReadOptions
 from ._sources.transactional import Transaction, TransactionalKafkaSource
 from ._stream import Stream
-from ._urls import StreamSpec, parse_url
+from ._urls import StreamSpec, is_webhook, parse_url
 from .errors import ConfigError, DecodeError, UnknownTopicError
+
+if TYPE_CHECKING:
+    from .webhook import WebhookPipe
 
 #: transactions close after this many input alerts, or this many seconds (measured in bench/pipe.py)
 COMMIT_EVERY = 2000
@@ -140,7 +143,7 @@ def pipe(
     commit_seconds: float = COMMIT_SECONDS,
     step: BatchStep | None = None,
     **read_options: Any,
-) -> Pipe:
+) -> Pipe | WebhookPipe:
     """Open an exactly-once pipe from ``in_url`` (a group's) to ``out_url`` (one topic).
 
     ``filter`` as in ``stream(filter=...)``; ``pool`` decodes and filters in worker processes (order
@@ -148,7 +151,19 @@ def pipe(
     names this process among the group's pipes; ``create`` makes a missing output topic (as many
     partitions as the input's); ``step`` works over batches of messages (:class:`BatchStep`; not
     with ``filter``/``pool``); ``read_options`` are ``gs.open``'s (``start_at``, ``auth``, ...).
+
+    An ``http(s)://`` ``out_url`` POSTs every output to that web service instead, at least once
+    (:class:`genesis.webhook.WebhookPipe`; ``read_options`` then also take its ``headers``,
+    ``concurrency``, ``max_retries``, ``dead_letter``, ``format``, ...).
     """
+    if is_webhook(out_url):
+        from .webhook import WebhookPipe
+
+        if schema is not None or schema_id is not None or step is not None or create:
+            raise ConfigError(
+                "a webhook pipe posts JSON: schema=, schema_id=, step= and create= are for kafka:// outputs"
+            )
+        return WebhookPipe(in_url, out_url, filter=filter, pool=pool, **read_options)
     return Pipe(
         in_url,
         out_url,

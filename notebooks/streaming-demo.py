@@ -440,6 +440,43 @@ with gs.open(f"kafka://{HOST}/bright", start_at="earliest") as stream:
     print(f"bright holds {sum(1 for _ in stream(until_eos=True))} alerts")
 
 # %% [markdown]
+# ## Alerts to a web service
+#
+# The "serverless" step: each alert a filter keeps is POSTed as JSON to a web service (your
+# own, a Slack incoming webhook with `format="slack"`), at least once — the group commits only
+# what the service acknowledged with a 2xx; failures are retried, refusals go to a dead-letter
+# topic. Here the service is a few lines of Python's own `http.server` on this machine.
+
+# %%
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+received = []
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+service = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=service.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{service.server_address[1]}/alerts"
+with gs.pipe(f"kafka://notify@{HOST}/small", url, filter=filter_asteroids, start_at="earliest") as hook:
+    stats = hook.run(until_eos=True)
+service.shutdown()
+print(f"{stats.delivered} asteroids of {stats.alerts} alerts delivered, {stats.retried} retries")
+if received:  # run again, the group `notify` goes on after what was acknowledged: nothing new in small
+    print(f"the first: {received[0]['objectId']} ({received[0]['candidate']['ssnamenr']})")
+
+# %% [markdown]
 # ## Is this how you do it?
 #
 # The idea at this stage was to demonstrate that sending the full stream of LSST alerts to end-users via a cloud resource is possible and cost effective.

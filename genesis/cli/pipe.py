@@ -6,6 +6,10 @@ and Spark ones), whatever crashes: outputs and input offsets are committed in on
 IN_URL names the consumer group whose offsets remember the progress. With --processes N, N
 processes of that group share the partitions; each has its own slot (transactional id), so a
 restarted one fences its predecessor. Ctrl-C or SIGTERM: finish the current message, commit, stop.
+
+An http(s):// OUT_URL makes it a webhook: each output is POSTed as JSON (or a Slack message), at
+least once (the group commits only what a 2xx acknowledged), retried on 5xx/408/429/timeouts;
+other refusals go to --dead-letter or stop the pipe naming the alert.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from dataclasses import asdict
 from typing import Any
 
 from .._loader import load_callable
+from .._urls import is_webhook
 from ..errors import ConfigError
 from . import _notes as notes
+from . import _webhook as webhook
 from ._processes import child_options, run_slots
 from ._reading import parse_start_at, start_at_text
 
@@ -27,6 +33,10 @@ EXAMPLES = """examples:
       --filter genesis.filters:filter_asteroids --start-at earliest --until-eos --create
   genesis pipe kafka://tr@localhost/lsst kafka://localhost/transients --filter mymodule:is_transient \\
       --processes 2
+  genesis pipe kafka://notify@localhost/ztf https://hooks.slack.com/services/T0/B0/XXXX \\
+      --filter genesis.filters:filter_asteroids --format slack --link 'https://alerce.online/object/{objectId}'
+  genesis pipe kafka://svc@localhost/lsst https://example.org/alerts --header 'Authorization: Bearer TOKEN' \\
+      --dead-letter kafka://localhost/refused
 """
 
 
@@ -39,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("in_url", metavar="IN_URL", help="kafka://GROUP@host[:port]/topic (the group is required)")
-    p.add_argument("out_url", metavar="OUT_URL", help="kafka://host[:port]/topic")
+    p.add_argument("out_url", metavar="OUT_URL", help="kafka://host[:port]/topic, or an http(s):// webhook")
     p.add_argument("--filter", metavar="MODULE:FUNCTION", help="keep (or transform) alerts with FUNCTION(alert)")
     p.add_argument(
         "--start-at",
@@ -56,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--create", action="store_true", help="create OUT if it does not exist")
     p.add_argument("--schemas", metavar="DIR", help="directory of .avsc files for Confluent wire-format alerts")
     p.add_argument("--json", action="store_true", help="print the pipe's statistics as JSON")
+    webhook.add_options(p)
     p.set_defaults(func=run)
 
 
@@ -64,18 +75,22 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--processes must be at least 1")
     if args.processes > 1:
         return _processes(args)
-    from ..pipe import pipe
+    from ..pipe import PipeStats, pipe
 
     options: dict[str, Any] = {"start_at": args.start_at}
     if args.schemas:
         options["schemas"] = args.schemas
+    if is_webhook(args.out_url):
+        options.update(webhook.options(args))
+    else:
+        options.update(slot=args.slot, create=args.create)
     flt = load_callable(args.filter, "--filter") if args.filter else None
-    with pipe(args.in_url, args.out_url, filter=flt, slot=args.slot, create=args.create, **options) as p:
+    with pipe(args.in_url, args.out_url, filter=flt, **options) as p:
         stop = lambda *_: p.stop()
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         stats = p.run(limit=args.limit, timeout=args.timeout, until_eos=args.until_eos)
-    if args.until_eos:
+    if args.until_eos and isinstance(stats, PipeStats):
         notes.started_at_end("pipe", p.in_spec.group, stats.started_at_end)
     print(json.dumps(asdict(stats)) if args.json else f"pipe: {stats}", flush=True)
     return 0
@@ -84,13 +99,17 @@ def run(args: argparse.Namespace) -> int:
 def _child_argv(args: argparse.Namespace, slot: int) -> list[str]:
     """The command line of the pipe process of ``slot`` (OUT exists by then)."""
     argv = ["pipe", args.in_url, args.out_url, f"--start-at={start_at_text(args.start_at)}", "--slot", str(slot)]
-    values = (
+    values: tuple[tuple[str, object], ...] = (
         ("--filter", args.filter),
         ("--timeout", args.timeout),
         ("--limit", args.limit),
         ("--schemas", args.schemas),
     )
-    return argv + child_options(values, (("--until-eos", args.until_eos), ("--json", args.json)))
+    switches = [("--until-eos", args.until_eos), ("--json", args.json)]
+    if is_webhook(args.out_url):
+        more, more_switches = webhook.child_values(args)
+        values, switches = (*values, *more), switches + more_switches
+    return argv + child_options(values, switches)
 
 
 def _processes(args: argparse.Namespace) -> int:
@@ -98,5 +117,6 @@ def _processes(args: argparse.Namespace) -> int:
     from .._urls import parse_url
     from ..pipe import output_partitions
 
-    output_partitions(parse_url(args.in_url), parse_url(args.out_url), create=args.create)  # once, before they race
+    if not is_webhook(args.out_url):  # once, before they race
+        output_partitions(parse_url(args.in_url), parse_url(args.out_url), create=args.create)
     return run_slots(lambda slot: _child_argv(args, slot), args.processes)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from .._codecs import Decoder, encode_container
 from .._kafka import Credentials
@@ -116,7 +116,8 @@ def persistent_query(
     the_plan, out_url = _planned(sql, tables)
     engine = Engine(the_plan, tables)
     try:
-        return pipe(the_plan.source, out_url, step=SqlStep(the_plan, engine), slot=slot, create=True, **read_options)
+        made = pipe(the_plan.source, out_url, step=SqlStep(the_plan, engine), slot=slot, create=True, **read_options)
+        return cast(Pipe, made)  # out_url is the kafka:// topic of CREATE STREAM: never a webhook
     except BaseException:
         engine.close()
         raise

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -99,5 +100,8 @@ def test_streaming_demo(kernel: str, tmp_path: Path, fresh_cluster, monkeypatch:
     assert checks == ["True"]
     robustness = next(o for o in outputs if "while a broker was down" in o)
     assert "broker 2 stopped" in robustness and f"received {DEMO_SIZES['medium']} alerts" in robustness
+    webhook = next(o for o in outputs if "asteroids of" in o and "delivered" in o)  # the web service cell
+    assert re.search(rf"^[1-9]\d* asteroids of {small} alerts delivered, 0 retries$", webhook, re.M), webhook
+    assert "the first: ZTF" in webhook, webhook
     # (not checked: broker 2 still alive afterwards. The notebook restarted it, so its JVM is in
     # the kernel's process group and ends with the kernel; see LocalCluster._spawn.)

@@ -9,6 +9,7 @@ line is skipped: ``test_every_line_is_run`` checks that the run covered all of t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from webhook_server import WebhookServer
 
 from genesis.cluster import LocalCluster
 
@@ -56,6 +58,7 @@ SUBSTITUTIONS = [
         "no terminal to type the password on: it comes on stdin, into a temporary credentials file",
     ),
     (r"~/", "{tmp}/", "a temporary directory, not the user's home"),
+    (r"http://localhost:8000/", "{webhook}/", "a receiver of the test's on a free port (tests/webhook_server.py)"),
 ]
 #: and the one change to `genesis cluster` lines
 CLUSTER = "each `genesis cluster` line gets `--dir` (and `up` a free `--port`) of a private cluster of the test's"
@@ -128,13 +131,15 @@ def test_every_line_is_run(demo, data_dir, free_base_port, tmp_path) -> None:
     }
     env["GENESIS_AUTH_FILE"] = str(tmp_path / "auth.toml")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the `genesis` of this interpreter
-    values = {"bootstrap": demo.bootstrap_servers, "data": str(data_dir), "tmp": str(cwd)}
+    receiver = WebhookServer()
+    values = {"bootstrap": demo.bootstrap_servers, "data": str(data_dir), "tmp": str(cwd), "webhook": receiver.base}
     parent = Path(tempfile.mkdtemp(prefix="genesis-readme-"))  # not under pytest's basetemp (see test_security)
     clusters: list[Path] = []
     for topic in ("mytopic", "another"):
         demo.delete_topic(topic)
     ran, checked = [], set()
     try:
+        receiver.__enter__()
         for line in lines:
             command = substituted(line.text, values)
             if command.startswith("genesis cluster "):
@@ -160,18 +165,25 @@ def test_every_line_is_run(demo, data_dir, free_base_port, tmp_path) -> None:
                     checked.add(pattern)
             ran.append(line.number)
     finally:
+        receiver.__exit__()
         for directory in clusters:
             if (directory / "cluster.json").exists():
                 LocalCluster.attach(directory, require_running=False).stop()
         shutil.rmtree(parent, ignore_errors=True)
         demo.delete_topic("another")
     assert ran == [line.number for line in lines]  # no line skipped
+    asteroids = [json.loads(seen.body) for seen in receiver.seen]
+    assert asteroids and all(a["candidate"]["ssnamenr"] not in (None, "null") for a in asteroids)  # the webhook line
+    assert all(seen.headers["Authorization"] == "Bearer TOKEN" for seen in receiver.seen)
     assert checked == set(CHECKS), f"checks that matched no README line: {set(CHECKS) - checked}"
     assert "mytopic" not in LocalCluster.attach(demo.dir).status().topics  # the README's own delete ran
 
 
 def test_the_substitutions_change_only_what_they_say() -> None:
-    values = {"bootstrap": "127.0.0.1:1,127.0.0.1:2", "data": "/d", "tmp": "/t"}
+    values = {"bootstrap": "127.0.0.1:1,127.0.0.1:2", "data": "/d", "tmp": "/t", "webhook": "http://127.0.0.1:7"}
+    assert substituted("genesis pipe kafka://n@localhost/small http://localhost:8000/alerts", values).endswith(
+        "/small http://127.0.0.1:7/alerts"
+    )
     assert (
         substituted("genesis topics kafka://me@localhost/medium", values)
         == "genesis topics kafka://me@127.0.0.1:1,127.0.0.1:2/medium"

@@ -85,3 +85,21 @@ def test_older_spellings_still_work(data_dir) -> None:
         with gs.open(archive, **spelling) as stream:
             assert sum(1 for _ in stream()) > 0
             assert stream.stats.lag == stream.lag() == {}  # stats.lag: the older spelling of stream.lag()
+
+
+def test_the_webhook_package_exports() -> None:
+    """genesis.webhook (gs.pipe to an http(s):// URL): its own surface, and WebhookError in the one tree."""
+    import genesis.webhook as webhook
+
+    assert set(webhook.__all__) == {
+        "WebhookPipe",
+        "WebhookStats",
+        "FORMATS",
+        "COMMIT_EVERY",
+        "COMMIT_SECONDS",
+        "idempotency_key",
+        "backoff",
+        "retry_after",
+    }
+    assert issubclass(genesis.errors.WebhookError, genesis.errors.DeliveryError)
+    assert "WebhookError" in genesis.errors.__all__ and "QueryError" in genesis.errors.__all__
