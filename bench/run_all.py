@@ -28,6 +28,7 @@ import pipe
 import query
 import throughput
 import users
+import webhook
 from _common import ensure_cluster, write_results
 
 BENCHMARKS = {
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "parallel": parallel,
     "pipe": pipe,
     "query": query,
+    "webhook": webhook,
     "longnight": longnight,
     "brokers": brokers,
 }

@@ -23,7 +23,6 @@ repeat some). The progress bar goes to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -238,7 +237,7 @@ class Output:
         if self.fmt == "summary":
             self._line(alerts.summary(alert))
         elif self.fmt == "json":
-            text = json.dumps(alerts.jsonable(alert, drop_bytes=self.drop_bytes), allow_nan=False)
+            text = alerts.to_json(alert, drop_bytes=self.drop_bytes)
             if self.directory is None:
                 self._line(text)
             else:

@@ -39,7 +39,7 @@ class Payloads:
     def body(self, output: Any) -> bytes:
         if self.format == "slack":
             return json.dumps({"text": self.text(output)}).encode()
-        return json.dumps(alerts.jsonable(output, drop_bytes=self.drop_bytes), allow_nan=False).encode()
+        return alerts.to_json(output, drop_bytes=self.drop_bytes).encode()
 
     def text(self, output: Any) -> str:
         """The Slack message of one output: an alert's summary (and link); anything else as JSON."""

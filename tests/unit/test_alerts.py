@@ -142,3 +142,26 @@ def test_import_genesis_stays_light() -> None:
         "print(sorted(m for m in ('pandas', 'matplotlib', 'astropy') if m in sys.modules))"
     )
     assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "[]"
+
+
+def test_to_json_is_the_json_of_jsonable_for_every_real_alert(data_dir):
+    """alerts.to_json (orjson, bytes fields cut from the text with drop_bytes) writes what
+    json.dumps(jsonable(...)) writes, value for value: real ZTF, Fink (NaN features) and Rubin alerts,
+    and the corners (escaped keys, bytes in lists, non-finite floats, a 65-bit integer)."""
+    import json
+
+    from genesis.samples import real_lsst_alerts, real_ztf_alerts
+
+    records = [a.record for a in real_ztf_alerts(data_dir)] + [a.record for a in real_lsst_alerts(data_dir)]
+    corners = [
+        {"a": b"x"},
+        {"b": 1, "a": b"x", "c": 2},
+        {"a": {"b": b"y", "d": b"z"}, "c": [b"z", 1]},
+        {'k"x': b"1", "k\\": b"2", "n": float("nan"), "i": [float("inf"), -float("inf")]},
+        [b"q", {"r": b"s"}],
+        {"big": 2**65, "t": "NaN: Infinity"},
+    ]
+    for value in records + corners:
+        for drop in (False, True):
+            want = json.loads(json.dumps(alerts.jsonable(value, drop_bytes=drop), allow_nan=False))
+            assert json.loads(alerts.to_json(value, drop_bytes=drop)) == want
