@@ -37,7 +37,7 @@ from .. import _topics
 from .._paths import cache_dir
 from .._urls import StreamSpec
 from ..auth import Auth
-from ..errors import ClusterError
+from ..errors import ClusterError, PortInUseError
 from . import _admin, _config, _jars, _process, _tls
 from ._state import ClusterState, read_state, write_state
 
@@ -437,9 +437,13 @@ class LocalCluster:
     def _check_starting(self, node_id: int) -> None:
         """:class:`ClusterError` with the broker's log if the JVM of a starting broker has exited."""
         if not _process.is_running(self._pid(node_id), self._marker(node_id)):
-            raise ClusterError(
-                f"broker {node_id} of the local cluster in {self.dir} exited while starting{self._broker_log(node_id)}"
-            )
+            log = self._broker_log(node_id)
+            if "Address already in use" in log:  # taken by another program after the ports were checked
+                raise PortInUseError(
+                    f"broker {node_id} of the local cluster in {self.dir} could not bind its port: another "
+                    f"program took it; start again (or choose --port){log}"
+                )
+            raise ClusterError(f"broker {node_id} of the local cluster in {self.dir} exited while starting{log}")
 
     def _wait_registered(self, node_ids: list[int], timeout: float) -> None:
         """Wait until the metadata lists ``node_ids``; fail early, with its log, if one of their JVMs dies."""
