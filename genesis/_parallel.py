@@ -79,6 +79,10 @@ def _init_worker() -> None:
     exit_with_parent()
 
 
+#: seconds a closing pool's workers get to end on SIGTERM before they are SIGKILLed
+_KILL_AFTER = 5.0
+
+
 class Pool:
     """A process pool whose workers ignore Ctrl-C and are terminated and joined on exit.
 
@@ -116,9 +120,27 @@ class Pool:
         return self._pool.imap(func, iterable, chunksize)
 
     def close(self) -> None:
-        """Stop the workers now and wait for them: no orphan processes."""
-        self._pool.terminate()
-        self._pool.join()
+        """Stop the workers now and wait for them: no orphan processes.
+
+        ``multiprocessing.Pool.terminate`` sends SIGTERM and joins without a limit: a worker
+        forked while another thread held a lock, or one that has not yet reset the SIGTERM
+        handler it inherited, may never act on it. Whatever is alive after ``_KILL_AFTER``
+        seconds is SIGKILLed, so closing cannot hang.
+        """
+        killer = threading.Timer(_KILL_AFTER, self._kill_workers)
+        killer.daemon = True
+        killer.start()
+        try:
+            self._pool.terminate()
+            self._pool.join()
+        finally:
+            killer.cancel()
+
+    def _kill_workers(self) -> None:
+        for worker in _workers(self._pool):
+            if worker.exitcode is None:
+                with contextlib.suppress(OSError, ValueError):
+                    worker.kill()
 
     def __enter__(self) -> Pool:
         return self

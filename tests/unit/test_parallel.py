@@ -52,6 +52,12 @@ def sleepy(marker):
     time.sleep(60)
 
 
+def deaf_to_sigterm(marker):
+    """A worker stuck where SIGTERM cannot reach it (as one forked while another thread held a lock)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sleepy(marker)
+
+
 def wait_until(what: str, condition, timeout: float) -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` s, naming ``what``."""
     deadline = time.monotonic() + timeout
@@ -108,6 +114,17 @@ def test_a_lost_task_raises_instead_of_hanging(kind, tmp_path):
         assert time.monotonic() - t0 < 30
     finally:
         workers.close()
+
+
+def test_closing_a_pool_kills_a_worker_that_ignores_sigterm(tmp_path, pid_alive):
+    """multiprocessing's terminate() would wait on it forever (a CI run hung there for 120 s)."""
+    marker = tmp_path / "running"
+    workers = gs.Pool(1)
+    [pid] = workers.pids
+    Task(workers, deaf_to_sigterm, str(marker))
+    wait_until("the worker to start the task", marker.exists, timeout=60)
+    workers.close()  # returns: the worker is SIGKILLed after the SIGTERM grace
+    assert not pid_alive(pid)
 
 
 class _ClientInACycle:
