@@ -31,10 +31,13 @@ demo: setup
 ## (tests/conftest.py's order: --no-loadscope-reorder keeps it; xdist would sort files by their number
 ## of tests and start the one-test files of minutes last); the time per test file goes to
 ## build/test-timing.md
+## The demo sets are built into genesis' cache first (once per machine: minutes of encoding, which
+## no test's time limit should carry, and which the workers would otherwise wait on).
 ## The pure-Python run goes alongside (niced, one process, its output in build/test-pure-python.log,
 ## shown after the first): it is CPU work that fills the time the first run's tests wait on brokers.
 test: setup
 	@mkdir -p build
+	$(BIN)/python -c "import genesis.demo; genesis.demo.prepare_demo_sets()"
 	@GENESIS_NATIVE=0 nice -n 10 $(BIN)/python -m pytest -ra -p no:cacheprovider tests/unit \
 		tests/integration/test_decoding.py > build/test-pure-python.log 2>&1 & pure=$$!; \
 	$(BIN)/python -m pytest -ra --durations=40 --timing-table -n 3 --dist loadfile --no-loadscope-reorder; first=$$?; \
@@ -46,6 +49,7 @@ test: setup
 ## test-fast: the edit loop (a few minutes): the unit tests and one integration test per module
 ## (marked edit_loop), on the shared clusters
 test-fast: setup
+	$(BIN)/python -c "import genesis.demo; genesis.demo.prepare_demo_sets()"
 	$(BIN)/python -m pytest -ra --edit-loop -n 2 --dist loadfile --no-loadscope-reorder
 
 ## chaos-long: the nemesis (tests/integration/test_nemesis.py) for 30 minutes at a quarter of the LSST

@@ -19,6 +19,7 @@ from .topics import (
     demo_messages,
     load_demo_topic,
     load_messages,
+    prepare_demo_sets,
     topic_size,
 )
 from .walkthrough import main, walkthrough
@@ -34,6 +35,7 @@ __all__ = [
     "demo_messages",
     "load_demo_topic",
     "load_messages",
+    "prepare_demo_sets",
     "topic_size",
     "main",
     "walkthrough",

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -71,6 +72,15 @@ def demo_messages(name: str, data_dir: str | Path | None = None, *, workers: int
             yield f.read(int.from_bytes(header, "big"))
 
 
+def prepare_demo_sets(data_dir: str | Path | None = None) -> list[Path]:
+    """Build the demo sets (``small``, ``medium``) into genesis' cache now, if not there yet, and
+    return their files: ``make test`` does it before its workers start, so that none of them
+    spends a test's time limit encoding (or waiting for) 20,000 alerts."""
+    from .samples import DEMO_SIZES
+
+    return [_cached_set(name, data_dir, None) for name in DEMO_SIZES]
+
+
 def _cache_key(name: str, data_dir: str | Path | None) -> str:
     root = Path(data_dir) if data_dir is not None else alert_data_dir()
     h = hashlib.sha1(f"{DEMO_FORMAT}:{name}".encode())
@@ -97,17 +107,38 @@ def _cached_set(name: str, data_dir: str | Path | None, workers: int | None) -> 
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    total = DEMO_SIZES[name]
-    try:
-        with tmp.open("wb") as out:
-            for message in _build(name, data_dir, total, workers or os.cpu_count() or 1):
-                out.write(len(message).to_bytes(4, "big"))
-                out.write(message)
-        os.replace(tmp, path)  # atomic: a concurrent builder's copy is identical
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _only_builder(path.with_suffix(".lock")):
+        if path.exists():  # another process built it while this one waited
+            return path
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        total = DEMO_SIZES[name]
+        try:
+            with tmp.open("wb") as out:
+                for message in _build(name, data_dir, total, workers or os.cpu_count() or 1):
+                    out.write(len(message).to_bytes(4, "big"))
+                    out.write(message)
+            os.replace(tmp, path)  # atomic: a reader never sees half a set
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def _only_builder(lock_path: Path) -> Iterator[None]:
+    """One process at a time builds a set (several test workers or notebooks loading at once would
+    each spend minutes of CPU on the same file); the others wait, then read its file. Where file
+    locks do not exist (Windows), each builds its own copy, as before."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with lock_path.open("a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _build(name: str, data_dir: str | Path | None, total: int, workers: int) -> Iterator[bytes]:

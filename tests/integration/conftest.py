@@ -118,11 +118,54 @@ def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
             local.stop(kill=True)  # throwaway: a controlled shutdown of its brokers only costs time
 
 
+#: the session's demo cluster, once the ``demo`` fixture made it (checked after every module)
+_DEMO: list[LocalCluster] = []
+
+
+def _demo_damage(cluster: LocalCluster) -> dict[str, str]:
+    """What is wrong with the demo topics ``small`` and ``medium`` (empty: each holds its alerts,
+    from offset 0 of every partition), with the partitions' watermarks to tell a deletion (a low
+    watermark above 0) from a truncation or a load cut short."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from genesis.demo import PARTITIONS
+    from genesis.demo.samples import DEMO_SIZES
+
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "genesis-tests-watermarks"})
+    try:
+        wrong = {}
+        for name, size in DEMO_SIZES.items():
+            if name not in consumer.list_topics(timeout=30).topics:
+                wrong[name] = f"{name} is missing"
+                continue
+            marks = [consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30) for p in range(PARTITIONS)]
+            if sum(high - low for low, high in marks) != size or any(low != 0 for low, _ in marks):
+                wrong[name] = f"{name} should hold {size} alerts from offset 0; (low, high) per partition: {marks}"
+        return wrong
+    finally:
+        consumer.close()
+
+
 @pytest.fixture(scope="session")
 def demo(cluster: LocalCluster) -> LocalCluster:
     """The shared cluster with the demo topics ``small``, ``medium`` and ``lsst``, made as
-    ``genesis cluster up --demo`` makes them (from the real alerts)."""
+    ``genesis cluster up --demo`` makes them (from the real alerts), checked to hold every alert."""
     from genesis.demo import create_demo_topics
 
     create_demo_topics(cluster.bootstrap_servers, cluster.replication_factor, say=lambda s: None, progress=False)
+    damage = _demo_damage(cluster)
+    assert not damage, f"the demo topics are not as loaded: {'; '.join(damage.values())}"
+    _DEMO.append(cluster)
     return cluster
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _demo_topics_left_intact(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each module: the shared demo topics still hold every alert (tests share them; one
+    that deletes, truncates or recreates them would fail the next module's tests, far from the cause)."""
+    yield
+    if _DEMO:
+        damage = _demo_damage(_DEMO[0])
+        if damage:
+            _DEMO.clear()  # said once, here; the modules after this one fail on their own
+            pytest.fail(f"{request.module.__name__} left the shared demo topics damaged: {'; '.join(damage.values())}")
