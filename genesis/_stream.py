@@ -171,6 +171,7 @@ class Stream:
         pool: PoolLike | None = None,
         until_eos: bool = False,
         fields: Iterable[str] | None = None,
+        forwarding: bool = True,
     ) -> Iterator[list[Processed]]:
         """Yield processed messages (as :meth:`outcomes` does) in lists that close at ``size`` alerts,
         or when nothing fetched waits any more, before the stream fetches again.
@@ -179,11 +180,14 @@ class Stream:
         alerts that have not come, and no fetch (so no rebalance, which commits what was handed
         over) happens while the caller holds a batch it has not written out. ``fields``: the
         top-level fields :meth:`~genesis.Processed.survivors` decodes (None: whole alerts).
+        ``forwarding``: alerts kept unchanged are left undecoded (the message stands for them;
+        :meth:`~genesis.Processed.survivors` decodes them when asked); False: they come decoded,
+        for a caller that needs every one as a dict (decoding it again would cost twice).
         """
         if not isinstance(size, int) or size < 1:
             raise errors.ConfigError(f"size must be a positive whole number, not {size!r}")
         self._check(timeout, None, filter)
-        processor = Processor(self._decoder, filter, check_fields(fields), mark_unchanged=True)
+        processor = Processor(self._decoder, filter, check_fields(fields), mark_unchanged=forwarding)
         bounded = until_eos or self._source.bounded
         run = self._run(timeout, None, False, processor, pool, bounded, self._processed, _FETCH)
         batch: list[Processed] = []

@@ -49,7 +49,6 @@ with SQLite.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from confluent_kafka import KafkaException
 
 from . import _topics
+from ._batch_loop import run_batches
 from ._codecs import Decoder
 from ._kafka import Credentials, new_admin, translate
 from ._models import Metadata, Processed
@@ -295,39 +295,29 @@ class Pipe:
             raise
 
     def _run(self, limit: int | None, timeout: float | None, until_eos: bool) -> PipeStats:
-        self._stop.clear()
-        idle_since = opened = time.monotonic()
-        since = 0
-        while not self._stop.is_set():
-            moved = False
-            size = self._batch_size(limit)
-            fields = self.step.fields if self.step is not None else None
-            batches = self.stream.batches(
+        fields = self.step.fields if self.step is not None else None
+        run_batches(
+            self._stop,
+            batch_size=lambda: self._batch_size(limit),
+            batches=lambda size: self.stream.batches(
                 size, self.commit_seconds, self.filter, self.pool, until_eos=until_eos, fields=fields
-            )
-            for batch in batches:
-                moved = True
-                with self.stream.owner:  # nothing commits between a message and its output
-                    outputs = self.step(batch, self.decoder) if self.step is not None else batch
-                    for processed, output in zip(batch, outputs, strict=True):
-                        self._move(processed, output)
-                since += sum(processed.records for processed in batch)
-                if since >= self.commit_every or time.monotonic() - opened >= self.commit_seconds:
-                    self.commit()
-                    since, opened = 0, time.monotonic()
-                if self._stop.is_set() or (limit is not None and self.stats.alerts + self._pending.alerts >= limit):
-                    break
-                if self._batch_size(limit) < size:  # close to the limit: smaller batches from here
-                    break
-            self.commit()  # also when the input paused: an open transaction would hold its outputs back
-            since, opened = 0, time.monotonic()
-            if limit is not None and self.stats.alerts >= limit:
-                break
-            if moved:
-                idle_since = time.monotonic()
-            elif (until_eos and self._at_end()) or (timeout is not None and time.monotonic() - idle_since >= timeout):
-                break
+            ),
+            hand_on=self._hand_on,
+            commit=self.commit,  # also when the input paused: an open transaction would hold its outputs back
+            reached=lambda: limit is not None and self.stats.alerts + self._pending.alerts >= limit,
+            at_end=self._at_end,
+            commit_every=self.commit_every,
+            commit_seconds=self.commit_seconds,
+            timeout=timeout,
+            until_eos=until_eos,
+        )
         return self.stats
+
+    def _hand_on(self, batch: Sequence[Processed]) -> None:
+        with self.stream.owner:  # nothing commits between a message and its output
+            outputs = self.step(batch, self.decoder) if self.step is not None else batch
+            for processed, output in zip(batch, outputs, strict=True):
+                self._move(processed, output)
 
     def _batch_size(self, limit: int | None) -> int:
         """Alerts per batch: one message at a time without a step; a step's batch, never past ``limit``."""

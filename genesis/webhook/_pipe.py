@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._batch_loop import run_batches
 from .._models import Metadata, Processed
 from .._parallel import PoolLike
 from .._processing import Filter
@@ -152,39 +152,34 @@ class WebhookPipe:
         return self.stats
 
     def _run(self, limit: int | None, timeout: float | None, until_eos: bool) -> None:
-        self._stop.clear()
-        idle_since = last_commit = time.monotonic()
-        since = 0
-        while not self._stop.is_set():
-            moved = False
-            size = BATCH if limit is None else max(1, min(BATCH, limit - self.stats.alerts))
-            batches = self.stream.batches(size, self.commit_seconds, self.filter, self.pool, until_eos=until_eos)
-            for batch in batches:
-                moved = True
-                # the whole batch counts as handed over: each message holds its offset until its
-                # outputs are on their way, so a failure half-way never commits past one not sent
-                for processed in batch:
-                    self._in_flight.add((processed.meta.topic, processed.meta.partition), processed.meta.offset)
-                for processed in batch:
-                    self._send(processed)
-                    since += processed.records
-                self._collect()
-                if since >= self.commit_every or time.monotonic() - last_commit >= self.commit_seconds:
-                    self.commit()
-                    since, last_commit = 0, time.monotonic()
-                if self._stop.is_set() or (limit is not None and self.stats.alerts >= limit):
-                    return
-                if limit is not None and limit - self.stats.alerts < size:  # close to the limit: smaller batches
-                    break
-            self._collect()
-            self.commit()
-            since, last_commit = 0, time.monotonic()
-            if moved:
-                idle_since = time.monotonic()
-            elif (until_eos and self.stream.caught_up()) or (
-                timeout is not None and time.monotonic() - idle_since >= timeout
-            ):
-                return
+        run_batches(
+            self._stop,
+            batch_size=lambda: BATCH if limit is None else max(1, min(BATCH, limit - self.stats.alerts)),
+            batches=lambda size: self.stream.batches(
+                size, self.commit_seconds, self.filter, self.pool, until_eos=until_eos, forwarding=False
+            ),
+            hand_on=self._hand_on,
+            commit=self._commit_acknowledged,
+            reached=lambda: limit is not None and self.stats.alerts >= limit,
+            at_end=self.stream.caught_up,
+            commit_every=self.commit_every,
+            commit_seconds=self.commit_seconds,
+            timeout=timeout,
+            until_eos=until_eos,
+        )
+
+    def _hand_on(self, batch: Sequence[Processed]) -> None:
+        # the whole batch counts as handed over: each message holds its offset until its
+        # outputs are on their way, so a failure half-way never commits past one not sent
+        for processed in batch:
+            self._in_flight.add((processed.meta.topic, processed.meta.partition), processed.meta.offset)
+        for processed in batch:
+            self._send(processed)
+        self._collect()
+
+    def _commit_acknowledged(self) -> None:
+        self._collect()
+        self.commit()
 
     def _send(self, processed: Processed) -> None:
         meta = processed.meta
