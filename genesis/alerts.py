@@ -536,8 +536,10 @@ def _cut_marked(text: str) -> str:
         start = at - 2  # the key is the JSON string that ends at text[at - 1]: find where it opens
         while True:
             start = text.rfind('"', 0, start + 1)
-            slashes = len(text[:start]) - len(text[:start].rstrip("\\"))
-            if slashes % 2 == 0:
+            before = start - 1
+            while before >= 0 and text[before] == "\\":
+                before -= 1
+            if (start - 1 - before) % 2 == 0:  # an even number of backslashes: the quote is not escaped
                 break
             start -= 1
         end = at + len(_FIELD_END)

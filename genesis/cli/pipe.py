@@ -99,17 +99,14 @@ def run(args: argparse.Namespace) -> int:
 def _child_argv(args: argparse.Namespace, slot: int) -> list[str]:
     """The command line of the pipe process of ``slot`` (OUT exists by then)."""
     argv = ["pipe", args.in_url, args.out_url, f"--start-at={start_at_text(args.start_at)}", "--slot", str(slot)]
-    values: tuple[tuple[str, object], ...] = (
+    values = (
         ("--filter", args.filter),
         ("--timeout", args.timeout),
         ("--limit", args.limit),
         ("--schemas", args.schemas),
     )
     switches = [("--until-eos", args.until_eos), ("--json", args.json)]
-    if is_webhook(args.out_url):
-        more, more_switches = webhook.child_values(args)
-        values, switches = (*values, *more), switches + more_switches
-    return argv + child_options(values, switches)
+    return argv + child_options(values, switches) + (webhook.child_argv(args) if is_webhook(args.out_url) else [])
 
 
 def _processes(args: argparse.Namespace) -> int:

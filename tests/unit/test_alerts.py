@@ -158,6 +158,7 @@ def test_to_json_is_the_json_of_jsonable_for_every_real_alert(data_dir):
         {"b": 1, "a": b"x", "c": 2},
         {"a": {"b": b"y", "d": b"z"}, "c": [b"z", 1]},
         {'k"x': b"1", "k\\": b"2", "n": float("nan"), "i": [float("inf"), -float("inf")]},
+        {"k\\\\": b"3", 'z\\\\\\"': b"4", '\\"': b"5", "keep": 1},
         [b"q", {"r": b"s"}],
         {"big": 2**65, "t": "NaN: Infinity"},
     ]

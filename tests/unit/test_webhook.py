@@ -194,3 +194,42 @@ def test_sends_block_while_every_slot_is_taken():
         release.set()
         assert delivery.wait_for_slot(10)
         delivery.close()
+
+
+def test_each_process_of_a_webhook_pipe_gets_every_webhook_option_again():
+    """``genesis pipe --processes N`` starts N pipes: each parses the webhook options it was given."""
+    from genesis.cli import _webhook, build_parser
+
+    given = [
+        "pipe",
+        "kafka://g@localhost/small",
+        "https://example.org/hook",
+        "--header",
+        "Authorization: Bearer t",
+        "--header",
+        "X-Team: sn",
+        "--concurrency",
+        "4",
+        "--max-retries",
+        "3",
+        "--request-timeout",
+        "2.5",
+        "--dead-letter",
+        "kafka://localhost/refused",
+        "--format",
+        "slack",
+        "--link",
+        "https://alerce.online/object/{objectId}",
+        "--no-cutouts",
+        "--ca",
+        "/tmp/ca.pem",
+        "--insecure",
+    ]
+    parser = build_parser()
+    first = parser.parse_args(given)
+    again = parser.parse_args([*given[:3], *_webhook.child_argv(first)])
+    assert _webhook.options(again) == _webhook.options(first)
+    assert _webhook.options(first)["headers"] == {"Authorization": "Bearer t", "X-Team": "sn"}
+    assert _webhook.options(first)["drop_bytes"] is True and _webhook.options(first)["max_retries"] == 3
+    defaults = parser.parse_args(given[:3])
+    assert parser.parse_args([*given[:3], *_webhook.child_argv(defaults)]) == defaults
