@@ -263,6 +263,11 @@ def server_properties(
         "num.replica.fetchers": "1",
         "background.threads": "2",
         "num.recovery.threads.per.data.dir": "1",
+        # a broker restarted after SIGKILL re-reads every segment past its recovery point, and only a
+        # rolled segment is ever flushed: with the 1 GiB default every demo topic is one unflushed
+        # segment, re-validated whole on each restart; checkpoint the recovery points every 5 s
+        "log.segment.bytes": str(64 * 1024**2),
+        "log.flush.offset.checkpoint.interval.ms": "5000",
     }
     if security is not None:
         props.update(_secure_properties(layout, node_id, security))

@@ -538,14 +538,14 @@ class LocalCluster:
         self._check_id(node_id)
         self._stop_nodes([node_id], kill=kill)
 
-    def start_broker(self, node_id: int, timeout: float = 60.0) -> None:
+    def start_broker(self, node_id: int, timeout: float = 120.0) -> None:
         """Start a stopped broker again with its data; return once it is registered again."""
         self._check_id(node_id)
         if self._state is None:
             raise ClusterError(f"no local Kafka cluster in {self.dir}; start it first")
         restarted = not _process.is_running(self._pid(node_id), self._marker(node_id))
         if restarted:
-            _process.check_ports_free(self.layout.node_ports(node_id))
+            _process.wait_ports_free(self.layout.node_ports(node_id), timeout=min(timeout, 15.0))
             self._spawn(_jars.java_executable(), node_id)
             # A SIGKILLed broker stays listed until its session times out, so the cluster's metadata
             # alone could count the dead JVM's registration: wait for the new JVM to list itself.

@@ -48,6 +48,18 @@ def check_ports_free(ports: list[int]) -> None:
             )
 
 
+def wait_ports_free(ports: list[int], timeout: float) -> None:
+    """Wait up to ``timeout`` s until every port can be bound, then raise as :func:`check_ports_free`.
+
+    For a node restarted right after a SIGKILL: the JVM's main thread shows as a zombie (so the
+    process counts as gone) while its other threads are still exiting and holding its sockets.
+    """
+    deadline = time.monotonic() + timeout
+    while not all(port_free(port) for port in ports) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check_ports_free(ports)
+
+
 def check_disk(directory: Path, minimum: int = MIN_FREE_DISK) -> None:
     """Refuse to start a cluster whose data would fill the disk."""
     existing = directory
@@ -122,15 +134,25 @@ def is_running(pid: int | None, marker: str) -> bool:
             return False
         return True
     if not cmdline:
-        # empty: a zombie, or a child between fork and exec (right after spawn), which is starting
-        return _state_of(pid) not in ("Z", "X", "")
+        # empty: a zombie, or a child between fork and exec (right after spawn), which is starting,
+        # or a killed JVM whose main thread is a zombie while other threads still exit (holding
+        # its ports and files): gone only when no thread is left but zombies
+        return any(_state_of(pid, task) not in ("Z", "X", "") for task in _threads(pid))
     return marker in cmdline
 
 
-def _state_of(pid: int) -> str:
-    """The process state letter of /proc/<pid>/stat (R, S, Z...); '' when the process is gone."""
+def _threads(pid: int) -> list[int]:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return [int(task) for task in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return [pid]
+
+
+def _state_of(pid: int, task: int | None = None) -> str:
+    """The state letter (R, S, Z...) of process ``pid`` or of its thread ``task``; '' when gone."""
+    stat = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
+    try:
+        return Path(stat).read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return ""
 
