@@ -72,6 +72,10 @@ class Decoder:
         self._compiled_by_id: dict[int, Any] = {}
         self._ends: dict[tuple[int, tuple[str, ...]], int] = {}
         self._writer_schemas: LRU[bytes | int, dict[str, Any]] = LRU(256)
+        #: the last container decoded and its header's schema JSON: writer_schema() of the message
+        #: just decoded (what a query asks next) then needs no second parse of the header, and the
+        #: JSON's hash is already cached in the bytes object
+        self._last_container: tuple[bytes, bytes] | None = None
 
     @property
     def compiled(self) -> bool:
@@ -118,6 +122,7 @@ class Decoder:
             if isinstance(self._reader, NativeReader):
                 raw, blocks = self._reader.container(value)
                 schema = self._containers.get(raw)
+                self._last_container = (value, raw)
                 return [
                     Span(schema, data, start, end, count, f"block {i} of the Avro container")
                     for i, (count, data, start, end) in enumerate(blocks, 1)
@@ -166,7 +171,8 @@ class Decoder:
             value = _as_bytes(value)
         source: bytes | int
         if value[:4] == MAGIC:
-            source = read_header(value)[0]
+            last = self._last_container
+            source = last[1] if last is not None and last[0] is value else read_header(value)[0]
         elif key and self._key_schema(key) is not None:
             source = key if type(key) is bytes else _as_bytes(key)
         elif value[:1] == b"\x00" and len(value) >= 5:

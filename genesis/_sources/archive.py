@@ -14,6 +14,7 @@ An archive has an end: iteration stops there. Its one "partition" is the path;
 from __future__ import annotations
 
 import itertools
+import os
 import tarfile
 import time
 from collections.abc import Generator
@@ -35,20 +36,45 @@ def _is_tar(path: Path) -> bool:
 def archive_files(path: Path) -> Generator[tuple[str, bytes], None, None]:
     """(name, bytes) of every alert file under ``path``, in sorted order."""
     if path.is_dir():
-        for f in sorted(p for p in path.rglob("*") if p.is_file() and (p.suffix == ".avro" or _is_tar(p))):
-            yield from archive_files(f)
+        for name, full in _alert_files(path):
+            if name.endswith(_TARS):
+                yield from _tar_members(Path(full))
+            else:
+                with open(full, "rb") as fh:
+                    yield name, fh.read()
     elif _is_tar(path):
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                for member in tar:
-                    if member.isfile() and member.name.endswith(".avro"):
-                        extracted = tar.extractfile(member)
-                        if extracted is not None:
-                            yield f"{path.name}:{member.name}", extracted.read()
-        except tarfile.TarError as exc:
-            raise ConfigError(f"cannot read the archive {path}: {exc}") from None
+        yield from _tar_members(path)
     else:
         yield path.name, path.read_bytes()
+
+
+def _tar_members(path: Path) -> Generator[tuple[str, bytes], None, None]:
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if member.isfile() and member.name.endswith(".avro"):
+                    extracted = tar.extractfile(member)
+                    if extracted is not None:
+                        yield f"{path.name}:{member.name}", extracted.read()
+    except tarfile.TarError as exc:
+        raise ConfigError(f"cannot read the archive {path}: {exc}") from None
+
+
+def _alert_files(root: Path) -> list[tuple[str, str]]:
+    """``(name, path)`` of the ``.avro`` files and tar archives under ``root`` (not through links to
+    directories), in the order of their paths' parts (``Path``'s order, without a ``Path`` per file:
+    an archive of a night holds tens of thousands)."""
+    found: list[tuple[list[str], str, str]] = []
+    for directory, dirs, names in os.walk(root):
+        dirs.sort()
+        parts = os.path.relpath(directory, root).split(os.sep) if directory != str(root) else []
+        for name in names:
+            if os.path.splitext(name)[1] == ".avro" or name.endswith(_TARS):
+                full = os.path.join(directory, name)
+                if os.path.isfile(full):
+                    found.append(([*parts, name], name, full))
+    found.sort(key=lambda item: item[0])
+    return [(name, full) for _, name, full in found]
 
 
 class ArchiveSource:

@@ -54,6 +54,7 @@ class Engine:
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
         self._schemas: dict[int, tuple[Any, Any]] = {}  # id(writer schema) -> (it, its Arrow schema)
+        self._shared: dict[Any, Any] = {}  # an Arrow schema -> the first equal one, which groups alerts
         self._family: str | None = None  # of the first alerts: ZTF, Rubin, ...
 
     def _load(self, name: str, source: TableSource) -> None:
@@ -89,14 +90,22 @@ class Engine:
         return out
 
     def run_arrow(self, alerts: Sequence[dict[str, Any]], writer_schemas: Sequence[Any]) -> list[Any]:
-        """The result of one batch as Arrow tables, one per writer schema in the batch (their column
-        types may differ), each with the alert's position in the batch as its first column ``__genesis_row``."""
-        groups: dict[int, list[int]] = {}
+        """The result of one batch as Arrow tables, one per Arrow schema of the alerts' columns (the
+        writer schemas' types may differ), each with the alert's position in the batch as its first
+        column ``__genesis_row``.
+
+        Alerts whose writer schemas differ only in what the query does not read (ZTF's versions and
+        Fink's variants, 17 writer schemas in ``medium`` for 4 column types of a three-column query)
+        share one table, so a batch costs one DuckDB query per column type, not per writer schema.
+        """
+        groups: dict[int, tuple[Any, Any, list[int]]] = {}
         for i, schema in enumerate(writer_schemas):
-            groups.setdefault(id(schema), []).append(i)
-        for positions in groups.values():
-            self._check_family(writer_schemas[positions[0]])
-        return [self._run_one(alerts, positions, writer_schemas[positions[0]]) for positions in groups.values()]
+            arrow = self._arrow(schema)
+            group = groups.get(id(arrow))
+            if group is None:
+                group = groups[id(arrow)] = (arrow, schema, [])
+            group[2].append(i)
+        return [self._run_one(alerts, positions, arrow, schema) for arrow, schema, positions in groups.values()]
 
     def _check_family(self, schema: Any) -> None:
         """One query reads one schema family: ZTF's alerts and Rubin's have different fields."""
@@ -109,12 +118,14 @@ class Engine:
                 f"one schema family (their fields differ); run one query per family, each FROM its own topics"
             )
 
-    def _run_one(self, alerts: Sequence[dict[str, Any]], positions: list[int], schema: Any) -> Any:
+    def _run_one(self, alerts: Sequence[dict[str, Any]], positions: list[int], arrow: Any, schema: Any) -> Any:
+        """The query over the alerts at ``positions``: all of Arrow schema ``arrow`` (None: JSON alerts,
+        types inferred from the values); ``schema``, the writer schema of one of them, names them in errors."""
         pa = self._pa
         batch = [alerts[i] for i in positions]
         fields = self.plan.fields
-        if schema is not None:
-            table = pa.Table.from_pylist(batch, schema=self._arrow(schema))
+        if arrow is not None:
+            table = pa.Table.from_pylist(batch, schema=arrow)
         else:
             rows = batch if fields is None else [{f: a.get(f) for f in fields} for a in batch]
             table = pa.Table.from_pylist(rows)
@@ -133,16 +144,28 @@ class Engine:
             self._con.unregister(ALERTS)
 
     def _arrow(self, schema: Any) -> Any:
+        """The Arrow schema of the query's columns of alerts written with ``schema`` (None for JSON
+        alerts), checked to be of the query's family; equal ones are one object."""
+        if schema is None:
+            self._check_family(None)
+            return None
         found = self._schemas.get(id(schema))
         if found is None or found[0] is not schema:
-            found = (schema, self._narrowed(arrow_schema(schema, fields=self.plan.fields)))
+            self._check_family(schema)
+            arrow = self._narrowed(arrow_schema(schema, fields=self.plan.fields))
+            found = (schema, self._shared.setdefault(arrow, arrow))
             self._schemas[id(schema)] = found
         return found[1]
 
     def _narrowed(self, arrow: Any) -> Any:
         """``arrow`` with each struct the query reads only in parts cut to those members (pyarrow then
         skips the others of each alert's dict). A member the struct lacks leaves it whole, so that
-        DuckDB's error names the member and its neighbours."""
+        DuckDB's error names the member and its neighbours.
+
+        Every column is made nullable and the columns put in the query's order: schema versions
+        that differ only there (ZTF's declare ``null`` unions, Fink's Spark-written ones do not)
+        then give one Arrow schema, and their alerts one table.
+        """
         pa = self._pa
         members = dict(self.plan.members)
         out = []
@@ -152,11 +175,23 @@ class Engine:
                 kept = [c for c in f.type if c.name.lower() in wanted]
                 if len(kept) == len(wanted):
                     f = f.with_type(pa.struct(kept))
-            out.append(f)
+            out.append(pa.field(f.name, _nullable(pa, f.type), nullable=True, metadata=f.metadata))
+        order = {name: i for i, name in enumerate(self.plan.fields or ())}
+        out.sort(key=lambda f: order.get(f.name, len(order)))  # stable: the rest keep the writer's order
         return pa.schema(out)
 
     def close(self) -> None:
         self._con.close()
+
+
+def _nullable(pa: Any, arrow_type: Any) -> Any:
+    """``arrow_type`` with every member of its structs and every list's items nullable."""
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([pa.field(c.name, _nullable(pa, c.type), nullable=True) for c in arrow_type])
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        item = pa.field(arrow_type.value_field.name, _nullable(pa, arrow_type.value_type), nullable=True)
+        return pa.list_(item) if pa.types.is_list(arrow_type) else pa.large_list(item)
+    return arrow_type
 
 
 def schema_family(schema: Any) -> str:

@@ -144,15 +144,18 @@ class Query:
             metadata=True,
             fields=self._fields,
         )
+        schemas = []
+        decoder = self.stream.decoder
         for item in items:
             batch.append(item)  # metadata=True: (idx, alert, meta)
+            # asked at once: the decoder has just read this message's header (the last it decoded)
+            schemas.append(writer_schema(decoder, item[2]))
             if deadline is None:
                 deadline = time.monotonic() + batch_seconds
             elif time.monotonic() >= deadline:
                 break
         if not batch:
             return False
-        schemas = [writer_schema(self.stream.decoder, meta) for _, _, meta in batch]
         self._batch, self._results, self._next, self._done = batch, [], 0, 0
         try:
             self._results = self._engine.run([alert for _, alert, _ in batch], schemas)

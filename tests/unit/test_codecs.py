@@ -93,6 +93,21 @@ def test_writer_schema_is_compiled_once_per_distinct_schema(data_dir: Path) -> N
     assert len(compiled) == len(distinct)
 
 
+def test_writer_schema_after_a_decode_is_that_messages_own(data_dir: Path) -> None:
+    """writer_schema() reuses the header the decoder has just read only for that very message."""
+    old = (data_dir / "ztf/raw/ztf-avro-alert/472263571115115000_v3.0.avro").read_bytes()
+    new = (data_dir / "ztf/raw/ztf-avro-alert/472263571115115000_v3.1.avro").read_bytes()
+    fresh = Decoder()
+    expected = {"old": fresh.writer_schema(old), "new": fresh.writer_schema(new)}
+    assert expected["old"] != expected["new"]
+    decoder = Decoder()
+    decoder.decode(old)
+    assert decoder.writer_schema(new) == expected["new"]  # not the header of the last decoded
+    assert decoder.writer_schema(old) == expected["old"]
+    decoder.decode(new)
+    assert decoder.writer_schema(bytes(new)) == expected["new"] == decoder.writer_schema(new)
+
+
 def test_schema_cache_is_bounded(data_dir: Path) -> None:
     cache = _avro.SchemaCache("test", size=2)
     for path in (

@@ -170,3 +170,20 @@ def test_one_query_reads_one_schema_family_and_says_so_when_topics_mix_them(ztf,
             engine.run([a.record for a in lsst], [a.schema for a in lsst])
     finally:
         engine.close()
+
+
+def test_schema_versions_that_differ_only_in_what_the_query_skips_share_one_table(ztf):
+    """ZTF's schema versions (and Fink's Spark-written ones) differ in nullability and field order,
+    not in the three columns a projection reads: one table and one DuckDB query per batch."""
+    alerts, schemas = ztf
+    engine = Engine(plan(f"SELECT candid, objectId, candidate.magpsf AS mag FROM {ZTF}", ()))
+    try:
+        tables = engine.run_arrow(alerts, schemas)
+        rows = engine.run(alerts, schemas)
+    finally:
+        engine.close()
+    assert len({id(s) for s in schemas}) > 3 and len(tables) == 1
+    assert rows == [
+        (i, {"candid": a["candid"], "objectId": a["objectId"], "mag": a["candidate"]["magpsf"]})
+        for i, a in enumerate(alerts)
+    ]
