@@ -65,14 +65,15 @@ def _alert_files(root: Path) -> list[tuple[str, str]]:
     directories), in the order of their paths' parts (``Path``'s order, without a ``Path`` per file:
     an archive of a night holds tens of thousands)."""
     found: list[tuple[list[str], str, str]] = []
-    for directory, dirs, names in os.walk(root):
-        dirs.sort()
-        parts = os.path.relpath(directory, root).split(os.sep) if directory != str(root) else []
-        for name in names:
-            if os.path.splitext(name)[1] == ".avro" or name.endswith(_TARS):
-                full = os.path.join(directory, name)
-                if os.path.isfile(full):
-                    found.append(([*parts, name], name, full))
+    pending: list[tuple[list[str], str]] = [([], str(root))]
+    while pending:
+        parts, directory = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(([*parts, entry.name], entry.path))
+                elif (os.path.splitext(entry.name)[1] == ".avro" or entry.name.endswith(_TARS)) and entry.is_file():
+                    found.append(([*parts, entry.name], entry.name, entry.path))
     found.sort(key=lambda item: item[0])
     return [(name, full) for _, name, full in found]
 

@@ -318,7 +318,6 @@ def query(
     each a CSV or Parquet path, a pandas DataFrame or a Spark DataFrame (a cone join is a
     broadcast nested-loop join here, not bucketed). ``read_options`` are :func:`read`'s.
     """
-    import sqlglot
     from sqlglot import exp
 
     from ..sql import plan
@@ -338,7 +337,8 @@ def query(
     alerts.createOrReplaceTempView(view)
     for name, source in (tables or {}).items():
         _table(spark, source, name).createOrReplaceTempView(name)
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    # the planner's parse of the text (a Plan made by hand may lack it)
+    tree = the_plan.parsed.copy() if the_plan.parsed is not None else exp.maybe_parse(sql, dialect="duckdb")
     aliases = {view}
     for table in tree.find_all(exp.Table):
         if table.name == the_plan.source:

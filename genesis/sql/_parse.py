@@ -71,6 +71,9 @@ class Plan:
     #: per top-level field read only in parts (``candidate.magpsf``), the members read (lower case):
     #: the Arrow batch holds just those, so a batch does not convert ZTF's 100 candidate fields
     members: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the user's SELECT as parsed (before it was rewritten over the batch), for translations of the
+    #: same text (``genesis.spark.query``); copy it before changing it
+    parsed: exp.Select | None = field(default=None, compare=False, repr=False)
 
 
 def plan(sql: str, tables: tuple[str, ...] | list[str] = ()) -> Plan:
@@ -83,6 +86,7 @@ def plan(sql: str, tables: tuple[str, ...] | list[str] = ()) -> Plan:
         create, sql = m.group(1).strip('"'), m.group(2)
     tree = _parse(sql)
     _refuse(tree)
+    parsed = tree.copy()
     known = {t.lower(): t for t in tables}
     lambdas = {v.name.lower() for v in _lambda_variables(tree)}
     stream, joined = _tables(tree, known)
@@ -108,6 +112,7 @@ def plan(sql: str, tables: tuple[str, ...] | list[str] = ()) -> Plan:
         create=create,
         cones=cones,
         members=members,
+        parsed=parsed,
     )
 
 

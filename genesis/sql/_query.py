@@ -49,6 +49,8 @@ class Query:
         #: what each alert is decoded to for the batch (SELECT *: the WHERE's fields, and the alerts
         #: that pass are decoded whole; None: whole, for a query naming no field)
         self._fields = the_plan.fields or None
+        #: the message last decoded whole for SELECT * rows, and its alerts
+        self._last_whole: tuple[Any, list[dict[str, Any]]] | None = None
 
     @property
     def stats(self) -> Stats:
@@ -167,7 +169,11 @@ class Query:
     def _whole(self, meta: Metadata) -> dict[str, Any]:
         """The alert of a ``SELECT *`` row, decoded whole (the batch held only the WHERE's fields), as
         ``gs.open`` finishes an alert a declared-fields filter kept."""
-        return self.stream.decoder.decode(meta.value, meta.key)[meta.index]
+        value = meta.value
+        last = self._last_whole
+        if last is None or last[0] is not value:  # a container's alerts: decoded once for all its rows
+            last = self._last_whole = (value, self.stream.decoder.decode(value, meta.key))
+        return last[1][meta.index]
 
     def _hold(self) -> dict[TopicPartition, int]:
         """Per partition, the offset of the first alert of the batch not processed yet."""

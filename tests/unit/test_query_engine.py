@@ -187,3 +187,24 @@ def test_schema_versions_that_differ_only_in_what_the_query_skips_share_one_tabl
         (i, {"candid": a["candid"], "objectId": a["objectId"], "mag": a["candidate"]["magpsf"]})
         for i, a in enumerate(alerts)
     ]
+
+
+def test_select_star_over_a_multi_alert_container_decodes_it_once(data_dir, monkeypatch):
+    """SELECT * rows are whole alerts; the rows of one 11-alert container cost one whole decode."""
+    import genesis.streaming as gs
+    from genesis import Decoder, decode_file
+
+    path = data_dir / "ztf/fink_enriched/avro_multi_alerts.avro"
+    alerts = decode_file(path)
+    assert len(alerts) > 3
+    whole = []
+    original = Decoder.decode
+
+    def counting(self, value, key=None):
+        whole.append(len(value))
+        return original(self, value, key)
+
+    monkeypatch.setattr(Decoder, "decode", counting)
+    with gs.query(f"SELECT * FROM 'file://{path}' WHERE candidate.magpsf < 99") as q:
+        rows = [row for _, row in q(until_eos=True)]
+    assert rows == alerts and len(whole) == 1
