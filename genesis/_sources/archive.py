@@ -29,20 +29,20 @@ _TARS = (".tar", ".tar.gz", ".tgz")
 _BATCH = 100
 
 
-def _is_tar(path: Path) -> bool:
-    return path.name.endswith(_TARS)
+def _is_tar(name: str) -> bool:
+    return name.endswith(_TARS)
 
 
 def archive_files(path: Path) -> Generator[tuple[str, bytes], None, None]:
     """(name, bytes) of every alert file under ``path``, in sorted order."""
     if path.is_dir():
         for name, full in _alert_files(path):
-            if name.endswith(_TARS):
+            if _is_tar(name):
                 yield from _tar_members(Path(full))
             else:
                 with open(full, "rb") as fh:
                     yield name, fh.read()
-    elif _is_tar(path):
+    elif _is_tar(path.name):
         yield from _tar_members(path)
     else:
         yield path.name, path.read_bytes()
@@ -72,7 +72,7 @@ def _alert_files(root: Path) -> list[tuple[str, str]]:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(([*parts, entry.name], entry.path))
-                elif (os.path.splitext(entry.name)[1] == ".avro" or entry.name.endswith(_TARS)) and entry.is_file():
+                elif (os.path.splitext(entry.name)[1] == ".avro" or _is_tar(entry.name)) and entry.is_file():
                     found.append(([*parts, entry.name], entry.name, entry.path))
     found.sort(key=lambda item: item[0])
     return [(name, full) for _, name, full in found]

@@ -148,11 +148,10 @@ def _threads(pid: int) -> list[int]:
         return [pid]
 
 
-def _state_of(pid: int, task: int | None = None) -> str:
-    """The state letter (R, S, Z...) of process ``pid`` or of its thread ``task``; '' when gone."""
-    stat = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
+def _state_of(pid: int, task: int) -> str:
+    """The state letter (R, S, Z...) of thread ``task`` of process ``pid``; '' when it is gone."""
     try:
-        return Path(stat).read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return ""
 
