@@ -337,8 +337,7 @@ def query(
     alerts.createOrReplaceTempView(view)
     for name, source in (tables or {}).items():
         _table(spark, source, name).createOrReplaceTempView(name)
-    # the planner's parse of the text (a Plan made by hand may lack it)
-    tree = the_plan.parsed.copy() if the_plan.parsed is not None else exp.maybe_parse(sql, dialect="duckdb")
+    tree = the_plan.parsed.copy()  # the planner's parse of the text, changed here
     aliases = {view}
     for table in tree.find_all(exp.Table):
         if table.name == the_plan.source:

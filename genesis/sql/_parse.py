@@ -73,7 +73,7 @@ class Plan:
     members: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: the user's SELECT as parsed (before it was rewritten over the batch), for translations of the
     #: same text (``genesis.spark.query``); copy it before changing it
-    parsed: exp.Select | None = field(default=None, compare=False, repr=False)
+    parsed: exp.Select = field(kw_only=True, compare=False, repr=False)
 
 
 def plan(sql: str, tables: tuple[str, ...] | list[str] = ()) -> Plan:
